@@ -1,0 +1,122 @@
+//! The `clusterdns` command, with CoreDNS's flags.
+
+use std::process::ExitCode;
+
+use clusterdns::app::{self, Source};
+use clusterdns::logging;
+use clusterdns::server::Server;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let flags = match cli::Flags::parse(std::env::args().skip(1)) {
+        Ok(flags) => flags,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.version {
+        println!("{}", cli::version_lines());
+        return ExitCode::SUCCESS;
+    }
+    if flags.plugins {
+        println!("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:");
+        for name in clusterdns::plugin::registry::ORDER {
+            println!("  dns.{name}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let source = Source::from_flag(flags.conf.as_deref());
+    let instance = match app::load(&source, flags.dns_port) {
+        Ok(instance) => instance,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(1);
+        }
+    };
+    if flags.check {
+        println!("Corefile {} is valid", source.display_name());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(flags, source, instance))
+}
+
+async fn run(flags: cli::Flags, source: Source, instance: app::Instance) -> ExitCode {
+    let zone_lines = instance.zone_lines.clone();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut server = match Server::start(instance, workers).await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(pidfile) = &flags.pidfile
+        && let Err(error) = std::fs::write(pidfile, format!("{}\n", std::process::id()))
+    {
+        eprintln!("Could not write pidfile: {error}");
+        return ExitCode::from(1);
+    }
+    if !flags.quiet {
+        for line in &zone_lines {
+            println!("{line}");
+        }
+        println!("{}", cli::version_lines());
+    }
+    signals(&mut server, &source, flags.dns_port).await
+}
+
+/// Waits for signals: SIGUSR1 reloads, SIGTERM shuts down with lameduck,
+/// SIGINT exits.
+async fn signals(server: &mut Server, source: &Source, dns_port: u16) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => return shutdown(server).await,
+            _ = interrupt.recv() => return ExitCode::SUCCESS,
+            _ = hangup.recv() => {}
+            _ = usr1.recv() => reload(server, source, dns_port).await,
+        }
+    }
+}
+
+async fn reload(server: &mut Server, source: &Source, dns_port: u16) {
+    logging::level("INFO", "Reloading");
+    let applied = match app::load(source, dns_port) {
+        Ok(instance) => server.apply(instance).await.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match applied {
+        Ok(()) => logging::level("INFO", "Reloading complete"),
+        Err(error) => {
+            logging::level("ERROR", &format!("Restart failed: {error}"));
+            logging::error(
+                "reload",
+                &format!("Corefile changed but reload failed: {error}"),
+            );
+        }
+    }
+}
+
+/// SIGTERM: `/ready` goes 503, DNS keeps answering for `lameduck`, exit 0.
+async fn shutdown(server: &Server) -> ExitCode {
+    server.http.begin_shutdown();
+    let lameduck = server.lameduck();
+    if !lameduck.is_zero() {
+        let shown = clusterdns::duration::format_go_duration(lameduck);
+        logging::info("health", &format!("Going into lameduck mode for {shown}"));
+        tokio::time::sleep(lameduck).await;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,148 @@
+//! log: one line per query, in CoreDNS's common or combined format.
+//!
+//! The format is compiled once at setup into literal and placeholder parts,
+//! so a query only appends strings. Lines go to stdout after the reply is
+//! known, prefixed `[INFO] ` with no `plugin/log:` prefix, as CoreDNS does.
+
+mod classify;
+mod format;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hickory_proto::op::Message;
+
+pub use classify::{Class, classify, typify};
+use format::Format;
+
+use crate::corefile::{CorefileError, Dispenser};
+use crate::plugin::{Flow, Next, Plugin};
+use crate::server::names::is_subdomain;
+use crate::server::request::{Request, reply_to};
+use crate::server::wire::uncompressed_len;
+
+const COMMON: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
+
+struct Rule {
+    scope: String,
+    format: Format,
+    classes: Vec<Class>,
+}
+
+pub struct Log {
+    rules: Arc<Vec<Rule>>,
+}
+
+pub fn setup(d: &mut Dispenser) -> Result<Log, CorefileError> {
+    let mut rules = Vec::new();
+    while d.next() {
+        let first_new = rules.len();
+        let mut args = d.remaining_args();
+        let mut format_text = COMMON.to_string();
+        if args.len() >= 2 && args.last().is_some_and(|a| a.contains('{')) {
+            let combined = format!("{COMMON} \"{{>opcode}}\"");
+            format_text = args
+                .pop()
+                .unwrap_or_default()
+                .replace("{common}", COMMON)
+                .replace("{combined}", &combined);
+        }
+        if args.is_empty() {
+            args.push(".".to_string());
+        }
+        for scope in args {
+            rules.push(Rule {
+                scope: fqdn_lower(&scope),
+                format: Format::compile(&format_text),
+                classes: Vec::new(),
+            });
+        }
+        let classes = parse_classes(d)?;
+        for rule in &mut rules[first_new..] {
+            rule.classes = classes.clone();
+        }
+    }
+    Ok(Log {
+        rules: Arc::new(rules),
+    })
+}
+
+fn parse_classes(d: &mut Dispenser) -> Result<Vec<Class>, CorefileError> {
+    let mut classes = Vec::new();
+    while d.next_block() {
+        if d.val() != "class" {
+            return Err(d.unknown_property());
+        }
+        let names = d.remaining_args();
+        if names.is_empty() {
+            return Err(d.arg_err());
+        }
+        for name in names {
+            let class = Class::parse(&name)
+                .ok_or_else(|| CorefileError::plain(format!("invalid class: {name}")))?;
+            classes.push(class);
+        }
+    }
+    if classes.is_empty() {
+        classes.push(Class::All);
+    }
+    Ok(classes)
+}
+
+fn fqdn_lower(name: &str) -> String {
+    let mut name = name.to_ascii_lowercase();
+    if !name.ends_with('.') {
+        name.push('.');
+    }
+    name
+}
+
+impl Plugin for Log {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn serve(&self, req: Request, next: Next) -> Flow {
+        let Some(index) = self
+            .rules
+            .iter()
+            .position(|r| is_subdomain(&r.scope, &req.qname_lower))
+        else {
+            return next.serve(req);
+        };
+        let rules = self.rules.clone();
+        let start = Instant::now();
+        next.serve(req).map(move |exchange| {
+            let rule = &rules[index];
+            let made_up;
+            let (reply, rsize) = match &exchange.req.reply {
+                Some(reply) => (Some(&reply.msg), uncompressed_len(&reply.msg)),
+                None if !exchange.status.client_written() => {
+                    made_up = reply_to(&exchange.req.msg, exchange.status.rcode);
+                    (Some(&made_up), uncompressed_len(&made_up))
+                }
+                None => (None, 0),
+            };
+            let class = classify(typify(reply));
+            if rule.classes.iter().any(|c| *c == Class::All || *c == class) {
+                let written = Written {
+                    reply,
+                    rsize,
+                    start,
+                };
+                crate::logging::line(&format!(
+                    "[INFO] {}",
+                    rule.format.render(&exchange.req, &written)
+                ));
+            }
+            exchange
+        })
+    }
+}
+
+/// What the log line reports about the reply.
+pub struct Written<'a> {
+    pub reply: Option<&'a Message>,
+    pub rsize: usize,
+    pub start: Instant,
+}

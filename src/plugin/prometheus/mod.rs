@@ -1,0 +1,143 @@
+//! prometheus: records every query's metrics and serves `/metrics`.
+//!
+//! Handles are resolved per (server, zone) when the chain is built; a query
+//! finds its set by comparing the listener's label pointer and the block's
+//! zones, so nothing is looked up by label values per query.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::health::{address_argument, parse_http_address};
+use crate::corefile::{CorefileError, Dispenser};
+use crate::metrics::{Observation, ZoneMetrics};
+use crate::plugin::{Exchange, Flow, Next, Plugin};
+use crate::server::names::is_subdomain;
+use crate::server::request::Request;
+
+pub fn setup(d: &mut Dispenser) -> Result<SocketAddr, CorefileError> {
+    let mut address = parse_http_address("localhost:9153")?;
+    while d.next_once()? {
+        address_argument(d, &mut address)?;
+        while d.next_block() {
+            match d.val() {
+                "runtime_metrics" => {}
+                "tls" => {
+                    return Err(d.err("tls for the metrics listener is not supported"));
+                }
+                _ => return Err(d.unknown_property()),
+            }
+        }
+    }
+    Ok(address)
+}
+
+/// One server label with the zone handle sets of a block, longest zone first.
+struct ServerMetrics {
+    server: Arc<str>,
+    zones: Vec<(String, ZoneMetrics)>,
+}
+
+pub struct Prometheus {
+    servers: Arc<Vec<ServerMetrics>>,
+    writer_label: &'static str,
+}
+
+impl Prometheus {
+    /// `servers` are the listener labels this block is served on; `zones`
+    /// the block's keys; `plugin_names` every possible `plugin` label value.
+    /// `writer_label` is the `plugin` label of written replies: CoreDNS
+    /// 1.14.7 tags the writer wrapping its recorder, i.e. the next plugin.
+    pub fn new(
+        servers: &[Arc<str>],
+        zones: &[String],
+        plugin_names: Arc<[&'static str]>,
+        writer_label: &'static str,
+    ) -> Self {
+        let mut sorted: Vec<String> = zones.to_vec();
+        if !sorted.iter().any(|z| z == ".") {
+            sorted.push(".".to_string());
+        }
+        sorted.sort_by_key(|z| std::cmp::Reverse(z.len()));
+        sorted.dedup();
+        let servers = servers
+            .iter()
+            .map(|server| ServerMetrics {
+                server: server.clone(),
+                zones: sorted
+                    .iter()
+                    .map(|zone| {
+                        (
+                            zone.clone(),
+                            ZoneMetrics::new(server, zone, plugin_names.clone()),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        Prometheus {
+            servers: Arc::new(servers),
+            writer_label,
+        }
+    }
+}
+
+impl Plugin for Prometheus {
+    fn name(&self) -> &'static str {
+        "prometheus"
+    }
+
+    fn serve(&self, req: Request, next: Next) -> Flow {
+        let servers = self.servers.clone();
+        let writer_label = self.writer_label;
+        let start = Instant::now();
+        next.serve(req).map(move |exchange| {
+            record(&servers, &exchange, start, writer_label);
+            exchange
+        })
+    }
+}
+
+fn record(
+    servers: &[ServerMetrics],
+    exchange: &Exchange,
+    start: Instant,
+    writer_label: &'static str,
+) {
+    let req = &exchange.req;
+    let server = servers
+        .iter()
+        .find(|s| Arc::ptr_eq(&s.server, &req.origin.server))
+        .or_else(|| servers.iter().find(|s| s.server == req.origin.server));
+    let Some(server) = server else {
+        return;
+    };
+    let Some((_, zone)) = server
+        .zones
+        .iter()
+        .find(|(zone, _)| is_subdomain(zone, &req.qname_lower))
+    else {
+        return;
+    };
+    let written = req.reply.as_ref();
+    let rcode = match (exchange.status.client_written(), written) {
+        (false, _) => exchange.status.rcode,
+        (true, Some(reply)) => reply.msg.metadata.response_code,
+        (true, None) => exchange.status.rcode,
+    };
+    let plugin = if written.is_some() { writer_label } else { "" };
+    let response_size = written
+        .map(|r| crate::server::wire::uncompressed_len(&r.msg))
+        .unwrap_or(0);
+    zone.observe(&Observation {
+        proto: req.proto,
+        ipv6: req.src.is_ipv6(),
+        qtype: req.qtype(),
+        do_bit: req.do_bit(),
+        request_size: req.size,
+        response_size,
+        rcode,
+        plugin,
+        seconds: start.elapsed().as_secs_f64(),
+    });
+}

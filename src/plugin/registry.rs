@@ -1,0 +1,137 @@
+//! The plugin order, fixed in this one place, and each directive's setup.
+//!
+//! The order is CoreDNS v1.14.7's `plugin.cfg` (which moved `rewrite`,
+//! `autopath` and `acl` above `cache`), restricted to the plugins this
+//! server has. The order of directives in a Corefile never matters.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::Plugin;
+use crate::corefile::{CorefileError, Dispenser, ServerBlock};
+use crate::server::http::ReadySet;
+
+/// Every directive this server understands, in chain order. Directives that
+/// are not in the query path (bind, reload, ready, health) are listed where
+/// CoreDNS lists them.
+pub const ORDER: &[&str] = &[
+    "bind",
+    "ready",
+    "health",
+    "prometheus",
+    "errors",
+    "log",
+    "whoami",
+];
+
+/// Whether `name` is a directive this binary has.
+pub fn is_known(name: &str) -> bool {
+    ORDER.contains(&name)
+}
+
+/// Every value the `plugin` label of `coredns_dns_responses_total` can take.
+pub fn plugin_label_values() -> Arc<[&'static str]> {
+    let mut names: Vec<&'static str> = vec![""];
+    names.extend(ORDER.iter().copied());
+    names.into()
+}
+
+/// What one block's setup produced beyond its chain.
+#[derive(Default)]
+pub struct BlockExtras {
+    pub bind: Vec<IpAddr>,
+    pub health: Option<super::health::HealthConfig>,
+    pub ready: Option<super::ready::ReadyConfig>,
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// What the setup of one block needs to know about where it is served.
+pub struct BlockContext<'a> {
+    pub block: &'a ServerBlock,
+    /// The block's zones (lower-case FQDNs), in key order.
+    pub zones: &'a [String],
+    /// The `server` labels of the listeners this block is served on.
+    pub servers: &'a [Arc<str>],
+}
+
+/// The plugins of one block in chain order, plus the non-chain settings.
+pub struct BlockPlugins {
+    pub chain: Vec<Arc<dyn Plugin>>,
+    pub extras: BlockExtras,
+}
+
+/// Reads the `bind` directive of a block (needed before the server labels
+/// are known).
+pub fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError> {
+    let Some(tokens) = block.tokens("bind") else {
+        return Ok(Vec::new());
+    };
+    let mut d = Dispenser::new(tokens);
+    let mut addresses = Vec::new();
+    while d.next() {
+        let args = d.remaining_args();
+        if args.is_empty() {
+            return Err(d.arg_err().in_plugin("bind"));
+        }
+        for arg in args {
+            let ip: IpAddr = arg.parse().map_err(|_| {
+                CorefileError::plain(format!("not a valid IP address or interface name: {arg:?}"))
+                    .in_plugin("bind")
+            })?;
+            addresses.push(ip);
+        }
+    }
+    Ok(addresses)
+}
+
+/// Runs every directive's setup for one block, in the fixed order.
+pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError> {
+    let mut chain: Vec<Arc<dyn Plugin>> = Vec::new();
+    let mut extras = BlockExtras {
+        bind: bind_addresses(ctx.block)?,
+        ..Default::default()
+    };
+    for name in ORDER {
+        let Some(tokens) = ctx.block.tokens(name) else {
+            continue;
+        };
+        let mut d = Dispenser::new(tokens);
+        let wrap = |e: CorefileError| e.in_plugin(name);
+        match *name {
+            "bind" => {}
+            "ready" => extras.ready = Some(super::ready::setup(&mut d).map_err(wrap)?),
+            "health" => extras.health = Some(super::health::setup(&mut d).map_err(wrap)?),
+            "prometheus" => extras.metrics = Some(super::prometheus::setup(&mut d).map_err(wrap)?),
+            "errors" => chain.push(Arc::new(super::errors::setup(&mut d).map_err(wrap)?)),
+            "log" => chain.push(Arc::new(super::log::setup(&mut d).map_err(wrap)?)),
+            "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
+            other => unreachable!("directive {other} in ORDER has no setup"),
+        }
+    }
+    if extras.metrics.is_some() {
+        // prometheus is first in the chain; CoreDNS 1.14.7 labels every
+        // written reply with the plugin right after it (see its README).
+        let writer_label = chain.first().map(|p| p.name()).unwrap_or("");
+        let metrics = super::prometheus::Prometheus::new(
+            ctx.servers,
+            ctx.zones,
+            plugin_label_values(),
+            writer_label,
+        );
+        chain.insert(0, Arc::new(metrics));
+    }
+    Ok(BlockPlugins { chain, extras })
+}
+
+/// The ready set of one block: its plugins that report readiness.
+pub fn ready_plugins(chain: &[Arc<dyn Plugin>]) -> ReadySet {
+    let plugins = chain
+        .iter()
+        .filter(|p| p.ready().is_some())
+        .map(|p| (p.name().to_string(), p.clone()))
+        .collect();
+    ReadySet {
+        plugins,
+        continuously: false,
+    }
+}

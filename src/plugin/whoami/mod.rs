@@ -1,0 +1,55 @@
+//! whoami: answers every query with the client's address and port.
+//!
+//! It is the plugin of the built-in default Corefile (`.:53 { whoami log }`),
+//! so a server started with no configuration answers something useful.
+
+use std::net::IpAddr;
+
+use hickory_proto::rr::rdata::{A, AAAA, SRV};
+use hickory_proto::rr::{Name, RData, Record};
+
+use crate::corefile::{CorefileError, Dispenser};
+use crate::plugin::{Flow, Next, Plugin};
+use crate::server::request::{Proto, Request};
+
+pub struct Whoami;
+
+pub fn setup(d: &mut Dispenser) -> Result<Whoami, CorefileError> {
+    d.next();
+    if d.next_arg() {
+        return Err(d.arg_err());
+    }
+    Ok(Whoami)
+}
+
+impl Plugin for Whoami {
+    fn name(&self) -> &'static str {
+        "whoami"
+    }
+
+    fn serve(&self, mut req: Request, _next: Next) -> Flow {
+        let mut reply = req.reply_skeleton();
+        reply.metadata.authoritative = true;
+        let qname = Name::from_ascii(&req.qname_lower).unwrap_or_else(|_| Name::root());
+        let class = req.qclass();
+        let address = match req.src.ip() {
+            IpAddr::V4(v4) => RData::A(A(v4)),
+            IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+        };
+        let mut address_record = Record::from_rdata(qname.clone(), 0, address);
+        address_record.dns_class = class;
+        let proto_label = match req.proto {
+            Proto::Udp => "_udp",
+            Proto::Tcp => "_tcp",
+        };
+        let srv_name = Name::from_ascii(proto_label)
+            .and_then(|label| label.append_domain(&qname))
+            .unwrap_or_else(|_| qname.clone());
+        let srv = SRV::new(0, 0, req.src.port(), Name::root());
+        let mut srv_record = Record::from_rdata(srv_name, 0, RData::SRV(srv));
+        srv_record.dns_class = class;
+        reply.additionals = vec![address_record, srv_record];
+        let status = req.write(reply, "whoami");
+        Flow::done(req, status)
+    }
+}

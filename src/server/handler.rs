@@ -1,0 +1,121 @@
+//! One packet in, at most one packet out: the work shared by the UDP and TCP
+//! listeners (CoreDNS's `Server.ServeDNS` plus miekg's accept checks).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Instant;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
+
+use super::request::{Proto, Request, reply_to};
+use super::routing::Routes;
+use super::wire::{self, Admission};
+use crate::metrics::Observation;
+use crate::plugin::{Exchange, Flow};
+
+/// The outcome of handling a packet.
+pub enum Handled {
+    Reply(Vec<u8>),
+    Drop,
+    /// The chain is waiting (e.g. on an upstream); the future yields the reply.
+    Pending(Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>),
+}
+
+/// Where a packet arrived.
+#[derive(Clone, Copy)]
+pub struct Arrival {
+    pub src: SocketAddr,
+    pub local: SocketAddr,
+    pub proto: Proto,
+}
+
+/// Handles one packet against a listener's routes.
+pub fn handle_packet(routes: &Routes, packet: &[u8], arrival: Arrival) -> Handled {
+    match wire::admit(packet) {
+        Admission::Ignore => return Handled::Drop,
+        Admission::Reject => {
+            return Handled::Reply(wire::header_only_reply(packet, ResponseCode::FormErr));
+        }
+        Admission::NotImplemented => {
+            return Handled::Reply(wire::header_only_reply(packet, ResponseCode::NotImp));
+        }
+        Admission::Accept => {}
+    }
+    let Ok(msg) = Message::from_vec(packet) else {
+        return Handled::Reply(wire::header_only_reply(packet, ResponseCode::FormErr));
+    };
+    let Some(question) = msg.queries.first() else {
+        return Handled::Reply(wire::header_only_reply(packet, ResponseCode::FormErr));
+    };
+    if question.query_class() != DNSClass::IN && !routes.any_class {
+        return refuse(routes, &msg, packet.len(), arrival);
+    }
+    if msg.edns.as_ref().is_some_and(|e| e.version() != 0) {
+        return Handled::Reply(wire::encode(&wire::badvers_reply(&msg)));
+    }
+    let is_ds = question.query_type() == RecordType::DS;
+    let qname = super::request::lower_fqdn(question.name());
+    let Some(route) = routes.select(&qname, is_ds) else {
+        return refuse(routes, &msg, packet.len(), arrival);
+    };
+    if route.chain.is_empty() {
+        return refuse(routes, &msg, packet.len(), arrival);
+    }
+    let req = Request::new(
+        msg,
+        packet.len(),
+        arrival.src,
+        arrival.local,
+        arrival.proto,
+        route.origin.clone(),
+    );
+    match route.chain.serve(req) {
+        Flow::Done(exchange) => finish(exchange)
+            .map(Handled::Reply)
+            .unwrap_or(Handled::Drop),
+        Flow::Pending(future) => Handled::Pending(Box::pin(async move { finish(future.await) })),
+    }
+}
+
+/// Turns a finished exchange into the bytes to send: the written reply, or
+/// the empty error reply the server writes itself, fitted to the client.
+pub fn finish(exchange: Exchange) -> Option<Vec<u8>> {
+    let Exchange { req, status } = exchange;
+    let mut reply = match req.reply {
+        Some(reply) => reply.msg,
+        None if !status.client_written() => reply_to(&req.msg, status.rcode),
+        None => return None,
+    };
+    Some(fit(&req.msg, &mut reply, req.proto))
+}
+
+/// EDNS echo and truncation (CoreDNS's ScrubWriter).
+pub fn fit(query: &Message, reply: &mut Message, proto: Proto) -> Vec<u8> {
+    wire::echo_edns(query, reply);
+    wire::encode_fitted(reply, wire::client_size(query, proto))
+}
+
+/// REFUSED before any chain, counted under `zone="dropped"`.
+fn refuse(routes: &Routes, msg: &Message, size: usize, arrival: Arrival) -> Handled {
+    let start = Instant::now();
+    let mut reply = reply_to(msg, ResponseCode::Refused);
+    wire::echo_edns(msg, &mut reply);
+    let response_size = wire::uncompressed_len(&reply);
+    routes.dropped.observe(&Observation {
+        proto: arrival.proto,
+        ipv6: arrival.src.is_ipv6(),
+        qtype: msg.queries[0].query_type(),
+        do_bit: msg.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        request_size: size,
+        response_size,
+        rcode: ResponseCode::Refused,
+        plugin: "",
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    Handled::Reply(wire::encode_fitted(
+        &mut reply,
+        wire::client_size(msg, arrival.proto),
+    ))
+}

@@ -1,0 +1,209 @@
+//! The HTTP side: health, ready and metrics listeners.
+//!
+//! Why a hub: CoreDNS closes these listeners before a reload and reopens them
+//! after, so a failed reload or a port move can leave `/health` down and get
+//! the pod killed. Here a listener is opened once per address and stays open;
+//! what each address serves is read from an atomically swapped `HttpRoutes`.
+//! A reload swaps the routes, opens listeners for new addresses, and only
+//! then closes listeners whose address is no longer used.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use tokio::task::JoinHandle;
+
+use crate::plugin::Plugin;
+
+/// The plugins one `/ready` endpoint reports on.
+#[derive(Clone, Default)]
+pub struct ReadySet {
+    pub plugins: Vec<(String, Arc<dyn Plugin>)>,
+    pub continuously: bool,
+}
+
+/// What each address serves.
+#[derive(Clone, Default)]
+pub struct HttpRoutes {
+    pub health: BTreeSet<SocketAddr>,
+    pub ready: HashMap<SocketAddr, ReadySet>,
+    pub metrics: BTreeSet<SocketAddr>,
+}
+
+impl HttpRoutes {
+    pub fn addresses(&self) -> BTreeSet<SocketAddr> {
+        let mut all = self.health.clone();
+        all.extend(self.ready.keys().copied());
+        all.extend(self.metrics.iter().copied());
+        all
+    }
+}
+
+struct Shared {
+    routes: ArcSwap<HttpRoutes>,
+    /// Plugins that said ready once (`monitor until-ready` never asks again).
+    ready_once: Mutex<BTreeSet<String>>,
+    /// Set on shutdown: `/ready` answers 503 `Shutting down`.
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+/// The process-wide HTTP listeners.
+pub struct HttpHub {
+    shared: Arc<Shared>,
+    listeners: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+}
+
+impl Default for HttpHub {
+    fn default() -> Self {
+        HttpHub {
+            shared: Arc::new(Shared {
+                routes: ArcSwap::from_pointee(HttpRoutes::default()),
+                ready_once: Mutex::new(BTreeSet::new()),
+                shutting_down: Default::default(),
+            }),
+            listeners: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl HttpHub {
+    /// Binds every address `routes` needs that is not open yet, without
+    /// serving the new routes. Fails (changing nothing) if one cannot bind.
+    pub async fn bind_new(
+        &self,
+        routes: &HttpRoutes,
+    ) -> std::io::Result<Vec<(SocketAddr, tokio::net::TcpListener)>> {
+        let open: BTreeSet<SocketAddr> = self
+            .listeners
+            .lock()
+            .expect("hub lock")
+            .keys()
+            .copied()
+            .collect();
+        let mut bound = Vec::new();
+        for address in routes.addresses().difference(&open) {
+            bound.push((*address, bind_reuse(*address)?));
+        }
+        Ok(bound)
+    }
+
+    /// Serves `routes`: starts the listeners bound by `bind_new`, swaps the
+    /// routes, then closes listeners no longer needed.
+    pub fn apply(&self, routes: HttpRoutes, bound: Vec<(SocketAddr, tokio::net::TcpListener)>) {
+        let keep = routes.addresses();
+        self.shared.routes.store(Arc::new(routes));
+        self.shared.ready_once.lock().expect("ready lock").clear();
+        let mut listeners = self.listeners.lock().expect("hub lock");
+        for (address, listener) in bound {
+            listeners.insert(
+                address,
+                tokio::spawn(serve(listener, address, self.shared.clone())),
+            );
+        }
+        listeners.retain(|address, task| {
+            let needed = keep.contains(address);
+            if !needed {
+                task.abort();
+            }
+            needed
+        });
+    }
+
+    /// `/ready` answers 503 from now on (first step of a SIGTERM shutdown).
+    pub fn begin_shutdown(&self) {
+        self.shared
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The addresses with an open listener.
+    pub fn open_addresses(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .lock()
+            .expect("hub lock")
+            .keys()
+            .copied()
+            .collect()
+    }
+}
+
+fn bind_reuse(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+#[derive(Clone)]
+struct Endpoint {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+async fn serve(listener: tokio::net::TcpListener, address: SocketAddr, shared: Arc<Shared>) {
+    let app = Router::new()
+        .fallback(route)
+        .with_state(Endpoint { address, shared });
+    if let Err(error) = axum::serve(listener, app).await {
+        crate::logging::level("ERROR", &format!("http listener {address}: {error}"));
+    }
+}
+
+async fn route(State(endpoint): State<Endpoint>, uri: Uri) -> axum::response::Response {
+    let routes = endpoint.shared.routes.load();
+    let address = endpoint.address;
+    match uri.path() {
+        "/health" if routes.health.contains(&address) => (StatusCode::OK, "OK").into_response(),
+        "/ready" if routes.ready.contains_key(&address) => {
+            ready(&endpoint.shared, &routes.ready[&address])
+        }
+        "/metrics" if routes.metrics.contains(&address) => metrics(),
+        _ => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+    }
+}
+
+fn ready(shared: &Shared, set: &ReadySet) -> axum::response::Response {
+    if shared
+        .shutting_down
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Shutting down").into_response();
+    }
+    let mut once = shared.ready_once.lock().expect("ready lock");
+    let mut waiting: Vec<&str> = Vec::new();
+    for (name, plugin) in &set.plugins {
+        if !set.continuously && once.contains(name) {
+            continue;
+        }
+        if plugin.ready().unwrap_or(true) {
+            once.insert(name.clone());
+        } else {
+            waiting.push(name);
+        }
+    }
+    if waiting.is_empty() {
+        return (StatusCode::OK, "OK").into_response();
+    }
+    waiting.sort();
+    waiting.dedup();
+    let names = waiting.join(",");
+    crate::logging::info("ready", &format!("Plugins not ready: {names:?}"));
+    (StatusCode::SERVICE_UNAVAILABLE, names).into_response()
+}
+
+fn metrics() -> axum::response::Response {
+    let body = crate::metrics::global().render();
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,236 @@
+//! Log lines, metrics and the health/ready endpoints, over real sockets.
+
+mod support;
+
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use regex::Regex;
+use support::dns::{query, tcp, udp_raw_from, with_edns};
+use support::process::Clusterdns;
+use support::{free_port, http_get};
+
+fn client_port() -> u16 {
+    free_port()
+}
+
+/// Sends `msg` from 127.0.0.1:`port` and waits for the reply.
+fn ask_from(server: &Clusterdns, port: u16, msg: &hickory_proto::op::Message) {
+    let source = format!("127.0.0.1:{port}");
+    udp_raw_from(
+        &source,
+        server.addr(),
+        &msg.to_vec().unwrap(),
+        Duration::from_secs(3),
+    )
+    .expect("reply");
+}
+
+fn assert_line(line: &str, expected_prefix: &str) {
+    let duration = Regex::new(r"^ \d+(\.\d+)?s$").unwrap();
+    let rest = line
+        .strip_prefix(expected_prefix)
+        .unwrap_or_else(|| panic!("{line:?} does not start with {expected_prefix:?}"));
+    assert!(duration.is_match(rest), "duration part {rest:?}");
+}
+
+#[test]
+fn log_lines_match_coredns_byte_for_byte() {
+    let server = Clusterdns::start(
+        ".:PORT {\n bind 127.0.0.1\n log\n errors\n}\nexample.org:PORT {\n bind 127.0.0.1\n whoami\n log\n}\n",
+    );
+    // The seed's query shape: no EDNS, UDP.
+    let port = client_port();
+    let msg = query("kubernetes.default.svc.cluster.local.", RecordType::A);
+    ask_from(&server, port, &msg);
+    let id = msg.metadata.id;
+    let line = server.wait_for_line(&format!(" - {id} "));
+    assert_line(
+        &line,
+        &format!(
+            "[INFO] 127.0.0.1:{port} - {id} \"A IN kubernetes.default.svc.cluster.local. udp 54 false 512\" SERVFAIL qr,rd 54"
+        ),
+    );
+
+    // EDNS with DO, mixed case name (logged lower-case), answered by whoami.
+    let port = client_port();
+    let msg = with_edns(query("WWW.Example.ORG.", RecordType::AAAA), 1232, true);
+    ask_from(&server, port, &msg);
+    let id = msg.metadata.id;
+    let line = server.wait_for_line(&format!(" - {id} "));
+    assert_line(
+        &line,
+        &format!(
+            "[INFO] 127.0.0.1:{port} - {id} \"AAAA IN www.example.org. udp 44 true 1232\" NOERROR qr,aa,rd 103"
+        ),
+    );
+
+    // TCP reports 65535 as the buffer size.
+    let msg = query("example.org.", RecordType::A);
+    tcp(server.addr(), &msg);
+    let id = msg.metadata.id;
+    let line = server.wait_for_line(&format!(" - {id} "));
+    let tcp_line = Regex::new(&format!(r#"^\[INFO\] 127\.0\.0\.1:\d+ - {id} "A IN example\.org\. tcp 29 false 65535" NOERROR qr,aa,rd 91 \d+(\.\d+)?s$"#)).unwrap();
+    assert!(tcp_line.is_match(&line), "{line}");
+
+    // The errors plugin reports the chain's error with the rcode number.
+    // (The last plugin of that chain is `log`, so the error names it, as CoreDNS does.)
+    server.wait_for_line("[ERROR] plugin/errors: 2 kubernetes.default.svc.cluster.local. A: plugin/log: no next plugin found");
+}
+
+#[test]
+fn log_scopes_and_classes_filter_lines() {
+    let server = Clusterdns::start(
+        ".:PORT {\n bind 127.0.0.1\n log example.org {\n class error\n }\n whoami\n}\n",
+    );
+    let ok = query("a.example.org.", RecordType::A);
+    let other = query("a.example.net.", RecordType::A);
+    let (port_ok, port_other) = (client_port(), client_port());
+    ask_from(&server, port_ok, &ok);
+    ask_from(&server, port_other, &other);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = server.lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains(&format!(" - {} ", ok.metadata.id))),
+        "success is not in class error"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains(&format!(" - {} ", other.metadata.id))),
+        "out of scope"
+    );
+}
+
+fn metric_value(body: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_count_queries_with_coredns_names_and_labels() {
+    let metrics_port = free_port();
+    let server = Clusterdns::start(&format!(
+        "example.org:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics_port}\n whoami\n}}\n"
+    ));
+    for _ in 0..3 {
+        ask_from(
+            &server,
+            client_port(),
+            &query("a.example.org.", RecordType::A),
+        );
+    }
+    ask_from(
+        &server,
+        client_port(),
+        &with_edns(query("b.example.org.", RecordType::MX), 1232, true),
+    );
+    ask_from(
+        &server,
+        client_port(),
+        &query("refused.net.", RecordType::A),
+    );
+    let (status, body) = http_get(metrics_port, "/metrics").expect("metrics answer");
+    assert_eq!(status, 200);
+    let server = format!("dns://127.0.0.1:{}", server.port);
+    // Labels appear sorted by name, as in CoreDNS's exposition.
+    let value = |name: &str, labels: String| metric_value(&body, name, &labels);
+    let requests = |qtype: &str| {
+        format!(
+            "family=\"1\",proto=\"udp\",server=\"{server}\",type=\"{qtype}\",view=\"\",zone=\"example.org.\""
+        )
+    };
+    assert_eq!(
+        value("coredns_dns_requests_total", requests("A")),
+        Some(3.0)
+    );
+    assert_eq!(
+        value("coredns_dns_requests_total", requests("MX")),
+        Some(1.0)
+    );
+    let zone = format!("server=\"{server}\",view=\"\",zone=\"example.org.\"");
+    assert_eq!(
+        value("coredns_dns_do_requests_total", zone.clone()),
+        Some(1.0)
+    );
+    let responses = format!("plugin=\"whoami\",rcode=\"NOERROR\",{zone}");
+    assert_eq!(value("coredns_dns_responses_total", responses), Some(4.0));
+    let dropped =
+        format!("plugin=\"\",rcode=\"REFUSED\",server=\"{server}\",view=\"\",zone=\"dropped\"");
+    assert_eq!(value("coredns_dns_responses_total", dropped), Some(1.0));
+    assert_eq!(
+        value("coredns_dns_request_duration_seconds_count", zone.clone()),
+        Some(4.0)
+    );
+    assert!(body.contains(&format!(
+        "coredns_dns_request_duration_seconds_bucket{{{zone},le=\"0.00025\"}}"
+    )));
+    let sized = format!("proto=\"udp\",{zone},le=\"100\"");
+    assert_eq!(
+        value("coredns_dns_request_size_bytes_bucket", sized),
+        Some(4.0)
+    );
+    let enabled = format!("name=\"whoami\",{zone}");
+    assert_eq!(value("coredns_plugin_enabled", enabled), Some(1.0));
+    assert!(body.contains("coredns_build_info{"));
+    assert!(body.contains("coredns_panics_total 0"));
+}
+
+#[test]
+fn health_and_ready_answer_ok_and_other_paths_404() {
+    let (health_port, ready_port) = (free_port(), free_port());
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port}\n ready 127.0.0.1:{ready_port}\n whoami\n}}\n"
+    ));
+    assert_eq!(
+        http_get(health_port, "/health"),
+        Some((200, "OK".to_string()))
+    );
+    assert_eq!(
+        http_get(ready_port, "/ready"),
+        Some((200, "OK".to_string()))
+    );
+    assert_eq!(http_get(health_port, "/other").map(|r| r.0), Some(404));
+    assert_eq!(
+        http_get(health_port, "/ready").map(|r| r.0),
+        Some(404),
+        "ready lives on its own address"
+    );
+    drop(server);
+}
+
+#[test]
+fn sigterm_makes_ready_503_then_exits_after_lameduck() {
+    let (health_port, ready_port) = (free_port(), free_port());
+    let mut server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port} {{\n lameduck 1s\n }}\n ready 127.0.0.1:{ready_port}\n whoami\n}}\n"
+    ));
+    let start = std::time::Instant::now();
+    server.signal(libc::SIGTERM);
+    server.wait_for_line("[INFO] plugin/health: Going into lameduck mode for 1s");
+    assert_eq!(
+        http_get(ready_port, "/ready"),
+        Some((503, "Shutting down".to_string()))
+    );
+    assert_eq!(
+        http_get(health_port, "/health").map(|r| r.0),
+        Some(200),
+        "health stays up during lameduck"
+    );
+    let reply = support::dns::udp(server.addr(), &query("example.org.", RecordType::A));
+    assert_eq!(
+        reply.metadata.response_code,
+        hickory_proto::op::ResponseCode::NoError,
+        "DNS answers during lameduck"
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "waited for lameduck"
+    );
+}

@@ -1,0 +1,189 @@
+//! The server over real sockets on 127.0.0.1: routing, REFUSED, truncation
+//! and TC, EDNS echo, TCP with several queries, BADVERS, FORMERR/NOTIMP.
+
+mod support;
+
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{DNSClass, RData, RecordType};
+use support::dns::{query, query_class, tcp, tcp_many, udp, udp_raw, with_edns};
+use support::process::Clusterdns;
+
+fn two_blocks() -> Clusterdns {
+    Clusterdns::start(
+        "example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n.:PORT {\n bind 127.0.0.1\n log\n}\n",
+    )
+}
+
+#[test]
+fn longest_zone_suffix_picks_the_block_and_root_is_last() {
+    let server = two_blocks();
+    let answered = udp(server.addr(), &query("www.Example.org.", RecordType::A));
+    assert_eq!(answered.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        answered.metadata.authoritative,
+        "whoami answers authoritatively"
+    );
+    assert_eq!(answered.additionals.len(), 2);
+    // The root block has only `log`, so the chain ends with no next plugin.
+    let fallback = udp(server.addr(), &query("other.net.", RecordType::A));
+    assert_eq!(fallback.metadata.response_code, ResponseCode::ServFail);
+    assert!(fallback.additionals.is_empty());
+    assert_eq!(fallback.queries[0].name().to_ascii(), "other.net.");
+}
+
+#[test]
+fn no_matching_block_and_non_in_class_are_refused() {
+    let server = Clusterdns::start("example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n");
+    let refused = udp(server.addr(), &query("other.net.", RecordType::A));
+    assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
+    assert!(
+        refused.metadata.recursion_desired,
+        "RD copied from the query"
+    );
+    let chaos = udp(
+        server.addr(),
+        &query_class("example.org.", RecordType::TXT, DNSClass::CH),
+    );
+    assert_eq!(chaos.metadata.response_code, ResponseCode::Refused);
+}
+
+fn long_name() -> String {
+    let label = "a".repeat(60);
+    format!("{label}.{label}.{label}.example.org.")
+}
+
+#[test]
+fn replies_over_512_uncompressed_are_compressed_to_fit_without_tc() {
+    // The whoami reply for this name is 637 bytes uncompressed: like CoreDNS,
+    // the server compresses it to fit 512 bytes instead of truncating.
+    let server = two_blocks();
+    let packet = query(&long_name(), RecordType::A).to_vec().unwrap();
+    let bytes = udp_raw(server.addr(), &packet, Duration::from_secs(3)).unwrap();
+    assert!(bytes.len() <= 512, "fits the 512-byte default");
+    let plain = Message::from_vec(&bytes).unwrap();
+    assert!(!plain.metadata.truncation);
+    assert_eq!(plain.additionals.len(), 2);
+    let over_tcp = tcp(server.addr(), &query(&long_name(), RecordType::A));
+    assert_eq!(over_tcp.additionals.len(), 2);
+}
+
+#[test]
+fn edns_is_echoed_with_the_client_size_and_do_bit() {
+    let server = two_blocks();
+    let reply = udp(
+        server.addr(),
+        &with_edns(query("example.org.", RecordType::A), 1232, true),
+    );
+    let edns = reply.edns.expect("OPT echoed");
+    assert_eq!(edns.max_payload(), 1232);
+    assert!(edns.flags().dnssec_ok);
+    assert_eq!(edns.version(), 0);
+    let plain = udp(server.addr(), &query("example.org.", RecordType::A));
+    assert!(plain.edns.is_none(), "no OPT without EDNS in the query");
+}
+
+#[test]
+fn tcp_serves_several_queries_on_one_connection() {
+    let server = two_blocks();
+    let queries: Vec<Message> = (0..5)
+        .map(|i| query(&format!("q{i}.example.org."), RecordType::A))
+        .collect();
+    let replies = tcp_many(server.addr(), &queries);
+    for (query, reply) in queries.iter().zip(&replies) {
+        assert_eq!(reply.metadata.id, query.metadata.id);
+        assert_eq!(reply.queries[0].name(), query.queries[0].name());
+        let srv = reply
+            .additionals
+            .iter()
+            .find(|r| r.record_type() == RecordType::SRV)
+            .unwrap();
+        assert!(
+            srv.name.to_ascii().starts_with("_tcp."),
+            "whoami reports the transport"
+        );
+    }
+}
+
+#[test]
+fn edns_version_other_than_zero_gets_badvers() {
+    let server = two_blocks();
+    let mut msg = with_edns(query("example.org.", RecordType::A), 1232, false);
+    msg.edns.as_mut().unwrap().set_version(1);
+    let reply = udp(server.addr(), &msg);
+    assert_eq!(u16::from(reply.metadata.response_code), 16, "BADVERS");
+    assert!(reply.queries.is_empty(), "BADVERS reply has no question");
+    assert_eq!(reply.edns.unwrap().version(), 0);
+}
+
+#[test]
+fn malformed_headers_get_formerr_notimp_or_nothing() {
+    let server = two_blocks();
+    let good = query("example.org.", RecordType::A).to_vec().unwrap();
+    let mut two_questions = good.clone();
+    two_questions[5] = 2;
+    let reply =
+        udp_raw(server.addr(), &two_questions, Duration::from_secs(3)).expect("FORMERR reply");
+    assert_eq!(reply[3] & 0x0F, 1, "FORMERR");
+    assert_eq!(&reply[4..12], &[0u8; 8], "empty sections");
+    let mut update = good.clone();
+    update[2] = (update[2] & 0x87) | (5 << 3);
+    let reply = udp_raw(server.addr(), &update, Duration::from_secs(3)).expect("NOTIMP reply");
+    assert_eq!(reply[3] & 0x0F, 4, "NOTIMP");
+    let mut response = good.clone();
+    response[2] |= 0x80;
+    assert!(
+        udp_raw(server.addr(), &response, Duration::from_millis(300)).is_none(),
+        "responses are dropped"
+    );
+    assert!(
+        udp_raw(server.addr(), &good[..7], Duration::from_millis(300)).is_none(),
+        "short header dropped"
+    );
+    let garbage_body = [&good[..12], &[0xC0, 0xFF, 0, 1, 0, 1]].concat();
+    let reply = udp_raw(server.addr(), &garbage_body, Duration::from_secs(3))
+        .expect("FORMERR for bad body");
+    assert_eq!(reply[3] & 0x0F, 1);
+    // The server is still answering after all of that.
+    assert_eq!(
+        udp(server.addr(), &query("example.org.", RecordType::A))
+            .metadata
+            .response_code,
+        ResponseCode::NoError
+    );
+}
+
+#[test]
+fn whoami_reports_the_client_address_and_port() {
+    let server = two_blocks();
+    let socket = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    drop(socket);
+    let bytes = support::dns::udp_raw_from(
+        &format!("127.0.0.9:{port}"),
+        server.addr(),
+        &query("example.org.", RecordType::A).to_vec().unwrap(),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let reply = Message::from_vec(&bytes).unwrap();
+    let address = reply
+        .additionals
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(address.to_string(), "127.0.0.9");
+    let srv = reply
+        .additionals
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::SRV(s) => Some(s.port),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(srv, port);
+}

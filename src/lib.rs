@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod corefile;
+pub mod diff;
 pub mod duration;
 pub mod logging;
 pub mod metrics;

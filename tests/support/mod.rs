@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod peers;
 pub mod process;
 
 /// A port free on 127.0.0.1 for both UDP and TCP at the time of the call,

@@ -30,7 +30,7 @@ impl Plugin for Whoami {
     fn serve(&self, mut req: Request, _next: Next) -> Flow {
         let mut reply = req.reply_skeleton();
         reply.metadata.authoritative = true;
-        let qname = Name::from_ascii(&req.qname_lower).unwrap_or_else(|_| Name::root());
+        let qname = req.qname().clone();
         let class = req.qclass();
         let address = match req.src.ip() {
             IpAddr::V4(v4) => RData::A(A(v4)),

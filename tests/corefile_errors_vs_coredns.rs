@@ -1,0 +1,112 @@
+//! Broken Corefiles: clusterdns must print the same error as CoreDNS 1.14.7
+//! (same text, same FILE:LINE) and exit 1, both when starting and with
+//! `-check`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::peers::PeerBins;
+
+const CASES: &[(&str, &str)] = &[
+    ("unknown directive", ".:1 {\n whoami\n foo bar\n}\n"),
+    ("missing closing brace", ".:1 {\n whoami\n"),
+    ("unexpected closing brace", ".:1 {\n log }\n}\n"),
+    ("EOF in directive block", ".:1 {\n log {\n class all\n"),
+    ("extra comma", "a.org, {\n whoami\n}\n"),
+    (
+        "snippet redeclared",
+        "(s) {\n log\n}\n(s) {\n log\n}\n.:1 {\n whoami\n}\n",
+    ),
+    ("empty import", ".:1 {\n import \"\"\n}\n"),
+    ("import with two arguments", ".:1 {\n import a b\n}\n"),
+    (
+        "import of a missing file",
+        ".:1 {\n import /nonexistent/clusterdns-file\n}\n",
+    ),
+    ("import of a directory", ".:1 {\n import /tmp\n}\n"),
+    ("glob with two wildcards", ".:1 {\n import /tmp/*/*.x\n}\n"),
+    ("import without argument", ".:1 {\n import\n}\n"),
+    ("errors twice", ".:1 {\n errors\n errors\n whoami\n}\n"),
+    ("ready twice", ".:1 {\n ready\n ready\n whoami\n}\n"),
+    (
+        "log unknown property",
+        ".:1 {\n log {\n foo\n }\n whoami\n}\n",
+    ),
+    (
+        "health unknown property",
+        ".:1 {\n health {\n foo\n }\n whoami\n}\n",
+    ),
+    ("whoami with an argument", ".:1 {\n whoami x\n}\n"),
+    (
+        "zone defined twice",
+        "a.org:1 {\n whoami\n}\na.org:1 {\n whoami\n}\n",
+    ),
+    ("colon without port", "a.org: {\n whoami\n}\n"),
+];
+
+fn run(program: &Path, args: &[&str], corefile: &Path) -> Output {
+    let mut child = Command::new(program)
+        .arg("-conf")
+        .arg(corefile)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A valid file would start serving; a broken one exits at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The error line: the last non-empty stderr line, without CoreDNS's
+/// `maxprocs` banner.
+fn error_line(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr);
+    text.lines()
+        .rfind(|l| !l.is_empty() && !l.starts_with("maxprocs:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn startup_and_check_errors_match_coredns() {
+    let coredns = PeerBins::locate().coredns.join("coredns");
+    let ours = support::process::binary();
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (label, text) in CASES {
+        let file = dir.path().join("Corefile");
+        std::fs::write(&file, text).unwrap();
+        let theirs = run(&coredns, &[], &file);
+        let started = run(&ours, &[], &file);
+        let checked = run(&ours, &["-check"], &file);
+        let expected = error_line(&theirs);
+        assert_eq!(theirs.status.code(), Some(1), "{label}: CoreDNS exits 1");
+        assert!(!expected.is_empty(), "{label}: CoreDNS printed an error");
+        for (mode, output) in [("start", &started), ("-check", &checked)] {
+            if output.status.code() != Some(1) || error_line(output) != expected {
+                failures.push(format!(
+                    "{label} ({mode}): exit {:?}\n  CoreDNS:    {expected}\n  clusterdns: {}",
+                    output.status.code(),
+                    error_line(output)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

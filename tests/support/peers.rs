@@ -1,0 +1,460 @@
+//! The real peers for end-to-end tests: etcd + kube-apiserver (+ the
+//! EndpointSlice controller of kube-controller-manager) and CoreDNS, built by
+//! `tools/peers/build.sh`. Nothing here is a fake: objects are written with
+//! the real kubectl and read back by the real servers.
+//!
+//! The cluster is started once per test binary, on free loopback ports.
+//! Children are started from one long-lived thread with PDEATHSIG set, so
+//! they die with the test process even though statics are never dropped.
+//! A missing peer fails the test with the command that builds it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use super::free_port;
+
+/// Where the peer binaries are.
+pub struct PeerBins {
+    pub k8s: PathBuf,
+    pub coredns: PathBuf,
+}
+
+impl PeerBins {
+    /// From `CLUSTERDNS_K8S_BIN` / `CLUSTERDNS_COREDNS_BIN`, else the cache
+    /// directories named by `tools/peers/versions.env`. Panics when absent.
+    pub fn locate() -> PeerBins {
+        let versions = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/peers/versions.env"),
+        )
+        .expect("tools/peers/versions.env");
+        let version = |key: &str| {
+            versions
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .expect(key)
+                .trim()
+                .to_string()
+        };
+        let cache = std::env::var("CLUSTERDNS_PEERS_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/clusterdns-peers")
+            });
+        let k8s = std::env::var("CLUSTERDNS_K8S_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| cache.join(format!("k8s-{}/bin", version("K8S_VERSION"))));
+        let coredns = std::env::var("CLUSTERDNS_COREDNS_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| cache.join(format!("coredns-{}/bin", version("COREDNS_VERSION"))));
+        let bins = PeerBins { k8s, coredns };
+        for binary in [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kubectl",
+        ] {
+            bins.require(&bins.k8s.join(binary));
+        }
+        bins.require(&bins.coredns.join("coredns"));
+        bins
+    }
+
+    fn require(&self, path: &Path) {
+        assert!(
+            path.is_file(),
+            "test peer {} is missing: run tools/peers/build.sh (tools/test does it)",
+            path.display()
+        );
+    }
+}
+
+/// Spawns children from one thread that lives as long as the process, with
+/// PDEATHSIG, so no peer outlives the tests.
+fn spawn(command: Command) -> Child {
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let sender = SPAWNER.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<Request>();
+        std::thread::spawn(move || {
+            for (mut command, reply) in receiver {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+                unsafe {
+                    command.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+                let _ = reply.send(command.spawn());
+            }
+        });
+        Mutex::new(sender)
+    });
+    let (reply, result) = mpsc::channel();
+    sender.lock().unwrap().send((command, reply)).unwrap();
+    result.recv().unwrap().expect("spawn peer")
+}
+
+fn logged(program: &Path, log: &Path) -> Command {
+    let mut command = Command::new(program);
+    let file = std::fs::File::create(log).expect("peer log");
+    command
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A process killed on drop.
+pub struct Peer {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Peer {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// etcd + kube-apiserver with token auth and a kubeconfig.
+pub struct Cluster {
+    pub bins: PeerBins,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub api_port: u16,
+    etcd: Mutex<Option<Peer>>,
+    apiserver: Mutex<Option<Peer>>,
+    controllers: OnceLock<Peer>,
+}
+
+/// The cluster shared by the tests of one binary.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(Cluster::start)
+}
+
+pub const ADMIN_TOKEN: &str = "clusterdns-test-admin";
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bins = PeerBins::locate();
+        let dir = tempfile::tempdir().expect("cluster dir");
+        let run = dir.path();
+        openssl(&["genrsa", "-out", &path(run, "sa.key"), "2048"]);
+        openssl(&[
+            "rsa",
+            "-in",
+            &path(run, "sa.key"),
+            "-pubout",
+            "-out",
+            &path(run, "sa.pub"),
+        ]);
+        std::fs::write(
+            run.join("tokens.csv"),
+            format!("{ADMIN_TOKEN},admin,admin,\"system:masters\"\n"),
+        )
+        .unwrap();
+        let api_port = free_port();
+        let kubeconfig = run.join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_text(api_port, ADMIN_TOKEN)).unwrap();
+        let cluster = Cluster {
+            bins,
+            dir,
+            kubeconfig,
+            api_port,
+            etcd: Mutex::new(None),
+            apiserver: Mutex::new(None),
+            controllers: OnceLock::new(),
+        };
+        cluster.start_etcd();
+        cluster.start_apiserver();
+        cluster.wait_ready();
+        cluster
+    }
+
+    fn start_etcd(&self) {
+        let run = self.dir.path();
+        let (client, peer) = (free_port(), free_port());
+        let mut command = logged(&self.bins.k8s.join("etcd"), &run.join("etcd.log"));
+        command.args([
+            "--name=p",
+            &format!("--data-dir={}", path(run, "etcd")),
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+            &format!("--listen-client-urls=http://127.0.0.1:{client}"),
+            &format!("--advertise-client-urls=http://127.0.0.1:{client}"),
+            &format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+            &format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+            &format!("--initial-cluster=p=http://127.0.0.1:{peer}"),
+        ]);
+        std::fs::write(run.join("etcd.port"), client.to_string()).unwrap();
+        *self.etcd.lock().unwrap() = Some(Peer {
+            child: spawn(command),
+            log: run.join("etcd.log"),
+        });
+    }
+
+    fn etcd_port(&self) -> u16 {
+        std::fs::read_to_string(self.dir.path().join("etcd.port"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Starts (or restarts) kube-apiserver on the same port and etcd.
+    pub fn start_apiserver(&self) {
+        let run = self.dir.path();
+        let log = run.join("apiserver.log");
+        let mut command = logged(&self.bins.k8s.join("kube-apiserver"), &log);
+        command.args([
+            &format!("--etcd-servers=http://127.0.0.1:{}", self.etcd_port()),
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            &format!("--secure-port={}", self.api_port),
+            &format!("--cert-dir={}", path(run, "pki")),
+            "--service-cluster-ip-range=10.32.0.0/24,fd00:10:32::/112",
+            &format!("--token-auth-file={}", path(run, "tokens.csv")),
+            "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            &format!("--service-account-key-file={}", path(run, "sa.pub")),
+            &format!("--service-account-signing-key-file={}", path(run, "sa.key")),
+            "--disable-admission-plugins=ServiceAccount",
+            "--endpoint-reconciler-type=none",
+        ]);
+        *self.apiserver.lock().unwrap() = Some(Peer {
+            child: spawn(command),
+            log,
+        });
+    }
+
+    /// Stops kube-apiserver (the state stays in etcd).
+    pub fn stop_apiserver(&self) {
+        self.apiserver.lock().unwrap().take();
+    }
+
+    /// Waits for /readyz and the default namespaces and Service.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let ready = self
+                .kubectl_try(&["get", "--raw", "/readyz"], None)
+                .is_ok_and(|o| o.trim() == "ok");
+            let defaults = ready
+                && self
+                    .kubectl_try(
+                        &["get", "namespace", "default", "kube-system", "-o", "name"],
+                        None,
+                    )
+                    .is_ok()
+                && self
+                    .kubectl_try(
+                        &[
+                            "get",
+                            "service",
+                            "kubernetes",
+                            "-n",
+                            "default",
+                            "-o",
+                            "name",
+                        ],
+                        None,
+                    )
+                    .is_ok();
+            if defaults {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = self
+                    .apiserver
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .map(|p| p.log_text())
+                    .unwrap_or_default();
+                panic!(
+                    "kube-apiserver did not become ready; log tail:\n{}",
+                    tail(&log, 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Runs kubectl against the cluster as admin; panics on failure.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        self.kubectl_try(args, None)
+            .unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"))
+    }
+
+    /// `kubectl apply -f -` with `yaml`.
+    pub fn apply(&self, yaml: &str) -> String {
+        self.kubectl_try(&["apply", "-f", "-"], Some(yaml))
+            .unwrap_or_else(|e| panic!("kubectl apply: {e}\n{yaml}"))
+    }
+
+    pub fn kubectl_try(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        let mut child = Command::new(self.bins.k8s.join("kubectl"))
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).to_string())
+        }
+    }
+
+    /// Starts kube-controller-manager's EndpointSlice, namespace and GC
+    /// controllers (once).
+    pub fn start_controllers(&self) {
+        self.controllers.get_or_init(|| {
+            let run = self.dir.path();
+            let log = run.join("controller-manager.log");
+            let mut command = logged(&self.bins.k8s.join("kube-controller-manager"), &log);
+            command.args([
+                &format!("--kubeconfig={}", self.kubeconfig.display()),
+                &format!("--authentication-kubeconfig={}", self.kubeconfig.display()),
+                &format!("--authorization-kubeconfig={}", self.kubeconfig.display()),
+                "--leader-elect=false",
+                "--controllers=endpointslice-controller,endpointslice-mirroring-controller,namespace-controller,garbage-collector-controller",
+                "--bind-address=127.0.0.1",
+                &format!("--secure-port={}", free_port()),
+            ]);
+            Peer { child: spawn(command), log }
+        });
+    }
+
+    /// A fresh namespace for one test.
+    pub fn namespace(&self, prefix: &str) -> String {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("{prefix}-{}-{n}", std::process::id() % 100_000);
+        self.kubectl(&["create", "namespace", &name]);
+        name
+    }
+}
+
+/// A kubeconfig for the test apiserver with a bearer token.
+pub fn kubeconfig_text(port: u16, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: user\ncurrent-context: test\n"
+    )
+}
+
+fn openssl(args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "openssl {args:?} failed");
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A real CoreDNS serving a Corefile on 127.0.0.1.
+pub struct Coredns {
+    pub peer: Peer,
+    pub port: u16,
+    pub ready_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Coredns {
+    /// Starts CoreDNS with `corefile`, replacing `PORT`, `READY` and
+    /// `KUBECONFIG`; waits until `/ready` answers 200.
+    pub fn start(corefile: &str, kubeconfig: &Path) -> Coredns {
+        let bins = PeerBins::locate();
+        let dir = tempfile::tempdir().unwrap();
+        let (port, ready_port) = (free_port(), free_port());
+        let text = corefile
+            .replace("PORT", &port.to_string())
+            .replace("READY", &ready_port.to_string())
+            .replace("KUBECONFIG", &kubeconfig.display().to_string());
+        let file = dir.path().join("Corefile");
+        std::fs::write(&file, text).unwrap();
+        let log = dir.path().join("coredns.log");
+        let mut command = logged(&bins.coredns.join("coredns"), &log);
+        command.arg("-conf").arg(&file);
+        let coredns = Coredns {
+            peer: Peer {
+                child: spawn(command),
+                log,
+            },
+            port,
+            ready_port,
+            _dir: dir,
+        };
+        coredns.wait_ready();
+        coredns
+    }
+
+    /// `/ready` can answer 200 just before the DNS listeners open, so this
+    /// waits for both.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ready =
+                super::http_get(self.ready_port, "/ready").is_some_and(|(status, _)| status == 200);
+            if ready && std::net::TcpStream::connect(self.addr()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "CoreDNS did not become ready:\n{}",
+            tail(&self.peer.log_text(), 30)
+        );
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics after `limit`.
+pub fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

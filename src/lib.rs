@@ -8,6 +8,7 @@ pub mod app;
 pub mod corefile;
 pub mod diff;
 pub mod duration;
+pub mod kubernetes;
 pub mod logging;
 pub mod metrics;
 pub mod plugin;

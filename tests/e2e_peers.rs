@@ -9,23 +9,11 @@ use std::time::Duration;
 
 use clusterdns::diff::{Transport, exchange};
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
-use support::dns::query;
+use hickory_proto::rr::RecordType;
+use support::dns::{addresses, query};
 use support::peers::{Coredns, cluster, eventually};
 
 const COREFILE: &str = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  kubeconfig KUBECONFIG\n  ttl 5\n }\n}\n";
-
-fn addresses(reply: &Message) -> Vec<IpAddr> {
-    reply
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Asks CoreDNS over UDP; on no reply, fails with CoreDNS's log.
 fn ask(coredns: &Coredns, name: &str) -> Message {

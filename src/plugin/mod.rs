@@ -12,6 +12,7 @@
 
 pub mod errors;
 pub mod health;
+pub mod kubernetes;
 pub mod log;
 pub mod prometheus;
 pub mod ready;
@@ -122,6 +123,15 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// `Some(ready)` for plugins that report readiness (kubernetes).
     fn ready(&self) -> Option<bool> {
+        None
+    }
+
+    /// Starts background work (watches, probes) when the configuration
+    /// goes live. Setup itself contacts nothing, so `-check` can run it.
+    fn start(&self) {}
+
+    /// How long serving may wait for this plugin to become ready.
+    fn startup_timeout(&self) -> Option<std::time::Duration> {
         None
     }
 }

@@ -21,6 +21,7 @@ pub const ORDER: &[&str] = &[
     "prometheus",
     "errors",
     "log",
+    "kubernetes",
     "whoami",
 ];
 
@@ -104,6 +105,16 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "prometheus" => extras.metrics = Some(super::prometheus::setup(&mut d).map_err(wrap)?),
             "errors" => chain.push(Arc::new(super::errors::setup(&mut d).map_err(wrap)?)),
             "log" => chain.push(Arc::new(super::log::setup(&mut d).map_err(wrap)?)),
+            "kubernetes" => {
+                let local_ips = if extras.bind.is_empty() {
+                    crate::server::interfaces::addresses()
+                } else {
+                    Vec::new()
+                };
+                let plugin =
+                    super::kubernetes::setup(&mut d, ctx.zones, local_ips).map_err(wrap)?;
+                chain.push(Arc::new(plugin));
+            }
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),
         }

@@ -4,6 +4,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Instant;
 
 use hickory_proto::op::{Message, ResponseCode};
@@ -32,7 +35,8 @@ pub struct Arrival {
 }
 
 /// Handles one packet against a listener's routes.
-pub fn handle_packet(routes: &Routes, packet: &[u8], arrival: Arrival) -> Handled {
+pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arrival) -> Handled {
+    let routes = shared.load();
     match wire::admit(packet) {
         Admission::Ignore => return Handled::Drop,
         Admission::Reject => {
@@ -50,7 +54,7 @@ pub fn handle_packet(routes: &Routes, packet: &[u8], arrival: Arrival) -> Handle
         return Handled::Reply(wire::header_only_reply(packet, ResponseCode::FormErr));
     };
     if question.query_class() != DNSClass::IN && !routes.any_class {
-        return refuse(routes, &msg, packet.len(), arrival);
+        return refuse(&routes, &msg, packet.len(), arrival);
     }
     if msg.edns.as_ref().is_some_and(|e| e.version() != 0) {
         return Handled::Reply(wire::encode(&wire::badvers_reply(&msg)));
@@ -58,12 +62,12 @@ pub fn handle_packet(routes: &Routes, packet: &[u8], arrival: Arrival) -> Handle
     let is_ds = question.query_type() == RecordType::DS;
     let qname = super::request::lower_fqdn(question.name());
     let Some(route) = routes.select(&qname, is_ds) else {
-        return refuse(routes, &msg, packet.len(), arrival);
+        return refuse(&routes, &msg, packet.len(), arrival);
     };
     if route.chain.is_empty() {
-        return refuse(routes, &msg, packet.len(), arrival);
+        return refuse(&routes, &msg, packet.len(), arrival);
     }
-    let req = Request::new(
+    let mut req = Request::new(
         msg,
         packet.len(),
         arrival.src,
@@ -71,6 +75,7 @@ pub fn handle_packet(routes: &Routes, packet: &[u8], arrival: Arrival) -> Handle
         arrival.proto,
         route.origin.clone(),
     );
+    req.server = Some(shared.clone());
     match route.chain.serve(req) {
         Flow::Done(exchange) => finish(exchange)
             .map(Handled::Reply)

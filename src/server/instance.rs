@@ -219,3 +219,20 @@ pub fn bind_address(key: ListenKey) -> SocketAddr {
         key.port,
     )
 }
+
+impl Instance {
+    /// Every plugin instance of every chain, once each.
+    pub fn plugins(&self) -> Vec<Arc<dyn crate::plugin::Plugin>> {
+        let mut seen: Vec<Arc<dyn crate::plugin::Plugin>> = Vec::new();
+        for routes in self.listeners.values() {
+            for route in routes.routes() {
+                for plugin in route.chain.plugins() {
+                    if !seen.iter().any(|p| Arc::ptr_eq(p, plugin)) {
+                        seen.push(plugin.clone());
+                    }
+                }
+            }
+        }
+        seen
+    }
+}

@@ -7,6 +7,7 @@
 pub mod handler;
 pub mod http;
 pub mod instance;
+pub mod interfaces;
 pub mod names;
 pub mod request;
 pub mod routing;
@@ -61,6 +62,7 @@ impl Server {
     /// Switches to a new configuration. Sockets for new addresses are opened
     /// first; if one fails nothing changes. Sockets still in use stay open.
     pub async fn apply(&mut self, instance: Instance) -> std::io::Result<()> {
+        start_plugins(&instance).await;
         let mut opened = BTreeMap::new();
         for (key, routes) in &instance.listeners {
             if !self.listeners.contains_key(key) {
@@ -117,5 +119,47 @@ fn bind_with_fallback<T>(
             bind(v4).map_err(|_| error)
         }
         other => other,
+    }
+}
+
+/// Starts every plugin's background work, then waits until the plugins that
+/// report readiness are ready, or their `startup_timeout` passes (CoreDNS
+/// holds its listeners the same way).
+async fn start_plugins(instance: &Instance) {
+    let plugins = instance.plugins();
+    for plugin in &plugins {
+        plugin.start();
+    }
+    let gated: Vec<_> = plugins
+        .iter()
+        .filter_map(|p| p.startup_timeout().map(|t| (p.clone(), t)))
+        .collect();
+    let Some(timeout) = gated.iter().map(|(_, t)| *t).max() else {
+        return;
+    };
+    let started = tokio::time::Instant::now();
+    let mut last_log = started;
+    loop {
+        let waiting: Vec<&str> = gated
+            .iter()
+            .filter(|(p, _)| p.ready() == Some(false))
+            .map(|(p, _)| p.name())
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        if started.elapsed() >= timeout {
+            for name in waiting {
+                crate::logging::warning(name, "starting server with unsynced Kubernetes API");
+            }
+            return;
+        }
+        if last_log.elapsed() >= Duration::from_millis(500) {
+            for name in &waiting {
+                crate::logging::info(name, "waiting for Kubernetes API before starting server");
+            }
+            last_log = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -55,6 +55,11 @@ pub struct Request {
     pub qname_lower: String,
     pub reply: Option<Reply>,
     pub received: Instant,
+    /// How many times this query was sent back through the server (an
+    /// ExternalName target, autopath); bounded to stop loops.
+    pub depth: u8,
+    /// The listener's routing, for plugins that query the whole server again.
+    pub server: Option<Arc<arc_swap::ArcSwap<super::routing::Routes>>>,
 }
 
 impl Request {
@@ -81,6 +86,8 @@ impl Request {
             qname_lower,
             reply: None,
             received: Instant::now(),
+            depth: 0,
+            server: None,
         }
     }
 

@@ -62,4 +62,17 @@ impl Routes {
     pub fn zones(&self) -> impl Iterator<Item = &String> {
         self.zones.keys()
     }
+
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.zones.values()
+    }
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("server", &self.server)
+            .field("zones", &self.zones.keys())
+            .finish()
+    }
 }

@@ -62,7 +62,7 @@ async fn serve_connection(
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
-        let handled = handle_packet(&routes.load(), &packet, arrival);
+        let handled = handle_packet(&routes, &packet, arrival);
         let reply = match handled {
             Handled::Reply(bytes) => Some(bytes),
             Handled::Drop => None,

@@ -54,7 +54,7 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, routes: Arc<ArcSwap<Routes>>) {
             local,
             proto: Proto::Udp,
         };
-        let handled = handle_packet(&routes.load(), &buffer[..length], arrival);
+        let handled = handle_packet(&routes, &buffer[..length], arrival);
         match handled {
             Handled::Reply(bytes) => {
                 let _ = socket.send_to(&bytes, src).await;

@@ -92,3 +92,17 @@ pub fn read_framed(stream: &mut TcpStream) -> Option<Vec<u8>> {
     stream.read_exact(&mut body).ok()?;
     Some(body)
 }
+
+/// The A and AAAA addresses of a reply's answer section.
+pub fn addresses(reply: &Message) -> Vec<std::net::IpAddr> {
+    use hickory_proto::rr::RData;
+    reply
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(std::net::IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,66 @@
+//! The data a kubernetes plugin answers from: a store fed by a source
+//! (watches or a snapshot file) and the index published from it.
+//!
+//! Writers mark the store dirty and wake the publisher; the publisher
+//! rebuilds the index and swaps it in. Events that arrive while a build runs
+//! are folded into the next build, so a burst costs one rebuild.
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+
+use super::index::Index;
+use super::store::Store;
+
+/// The store, the published index, and the wake-up for the publisher.
+pub struct Shared {
+    pub index: ArcSwap<Index>,
+    store: Mutex<Store>,
+    dirty: Notify,
+}
+
+impl Shared {
+    pub fn new(store: Store) -> Arc<Shared> {
+        let index = store.index();
+        Arc::new(Shared {
+            index: ArcSwap::from_pointee(index),
+            store: Mutex::new(store),
+            dirty: Notify::new(),
+        })
+    }
+
+    /// Changes the store; when `change` reports a DNS-relevant change (or
+    /// the sync state moved), the serial is bumped and a rebuild is queued.
+    pub fn update(&self, change: impl FnOnce(&mut Store) -> bool) {
+        let mut store = self.store.lock().expect("store lock");
+        let was_synced = store.synced();
+        let changed = change(&mut store);
+        if changed {
+            store.touch();
+        }
+        if changed || was_synced != store.synced() {
+            drop(store);
+            self.dirty.notify_one();
+        }
+    }
+
+    /// Rebuilds and swaps the index now (used by the publisher and by
+    /// sources that load everything at once).
+    pub fn publish(&self) {
+        let index = self.store.lock().expect("store lock").index();
+        self.index.store(Arc::new(index));
+    }
+
+    /// Runs forever: publishes after each batch of changes.
+    pub async fn run_publisher(self: Arc<Self>) {
+        loop {
+            self.dirty.notified().await;
+            self.publish();
+        }
+    }
+
+    pub fn synced(&self) -> bool {
+        self.index.load().synced
+    }
+}

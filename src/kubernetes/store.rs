@@ -1,0 +1,122 @@
+//! The mutable side: the reduced objects of each kind, updated by watch
+//! events (or a snapshot), from which immutable indexes are built.
+//!
+//! A relist (after a restart or 410 Gone) arrives as a whole new set that
+//! replaces a kind at once, so answers keep coming from the old data until
+//! the new list is complete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::index::Index;
+use super::model::{Namespace, Pod, Service, Slice};
+
+/// `namespace/name` (or the uid) of an object.
+pub type Key = String;
+
+/// The objects of one kind.
+#[derive(Debug)]
+pub struct Table<T> {
+    objects: HashMap<Key, Arc<T>>,
+    /// Whether the first full list has arrived.
+    pub synced: bool,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            objects: HashMap::new(),
+            synced: false,
+        }
+    }
+}
+
+impl<T: PartialEq> Table<T> {
+    /// Adds or replaces (None removes, for objects that reduce to nothing).
+    /// Returns whether the DNS-visible data changed.
+    pub fn apply(&mut self, key: Key, value: Option<T>) -> bool {
+        match value {
+            Some(value) => match self.objects.get(&key) {
+                Some(old) if **old == value => false,
+                _ => {
+                    self.objects.insert(key, Arc::new(value));
+                    true
+                }
+            },
+            None => self.objects.remove(&key).is_some(),
+        }
+    }
+
+    pub fn delete(&mut self, key: &str) -> bool {
+        self.objects.remove(key).is_some()
+    }
+
+    /// Replaces everything with a complete list; marks the kind synced.
+    pub fn replace(&mut self, objects: impl IntoIterator<Item = (Key, T)>) -> bool {
+        let fresh: HashMap<Key, Arc<T>> =
+            objects.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        let changed = fresh.len() != self.objects.len()
+            || fresh
+                .iter()
+                .any(|(k, v)| self.objects.get(k).is_none_or(|old| old != v));
+        self.objects = fresh;
+        self.synced = true;
+        changed
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Arc<T>> {
+        self.objects.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+/// Every watched kind.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub services: Table<Service>,
+    pub slices: Table<Slice>,
+    pub pods: Table<Pod>,
+    pub namespaces: Table<Namespace>,
+    /// Unix seconds of the last DNS-relevant change (the SOA serial).
+    pub serial: u32,
+    /// Kinds not watched count as synced.
+    pub watch_slices: bool,
+    pub watch_pods: bool,
+}
+
+impl Store {
+    pub fn new(watch_slices: bool, watch_pods: bool) -> Store {
+        Store {
+            watch_slices,
+            watch_pods,
+            ..Default::default()
+        }
+    }
+
+    /// Records a DNS-relevant change (namespace events never count).
+    pub fn touch(&mut self) {
+        self.serial = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0);
+    }
+
+    pub fn synced(&self) -> bool {
+        self.services.synced
+            && self.namespaces.synced
+            && (!self.watch_slices || self.slices.synced)
+            && (!self.watch_pods || self.pods.synced)
+    }
+
+    pub fn index(&self) -> Index {
+        Index::build(self)
+    }
+}

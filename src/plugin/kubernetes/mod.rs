@@ -1,0 +1,347 @@
+//! kubernetes: answers cluster names from watched (or snapshotted) objects.
+//!
+//! The plugin only routes: it finds the zone, reads the current index (one
+//! atomic load, no lock), asks `kubernetes::lookup` for the outcome, and
+//! turns it into a reply the way CoreDNS's handler does (authoritative
+//! answers, SOA in negative replies, fallthrough, SERVFAIL while unsynced).
+
+pub mod setup;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+
+use crate::corefile::{CorefileError, Dispenser};
+use crate::kubernetes::lookup::{self, Outcome, Settings};
+use crate::kubernetes::snapshot;
+use crate::kubernetes::source::Shared;
+use crate::kubernetes::store::Store;
+use crate::kubernetes::watch::{WatchOptions, spawn_watches};
+use crate::logging;
+use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
+use crate::server::names::{is_subdomain, longest_match};
+use crate::server::request::Request;
+use setup::{Connection, Options};
+
+/// How deep an ExternalName may send a query back through the server.
+const MAX_INTERNAL_DEPTH: u8 = 8;
+
+pub struct Kubernetes {
+    settings: Arc<Settings>,
+    fallthrough: Option<Vec<String>>,
+    options: Options,
+    shared: Arc<Shared>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Sets the plugin up without contacting anything (so `-check` can run it).
+/// `local_ips` are our addresses for NS answers.
+pub fn setup(
+    d: &mut Dispenser,
+    block_zones: &[String],
+    local_ips: Vec<IpAddr>,
+) -> Result<Kubernetes, CorefileError> {
+    let options = setup::parse(d, block_zones)?;
+    let primary_zone = options
+        .zones
+        .iter()
+        .find(|z| !crate::kubernetes::parse::is_reverse(z))
+        .cloned()
+        .unwrap_or_default();
+    let settings = Settings {
+        zones: options.zones.clone(),
+        primary_zone,
+        ttl: options.ttl,
+        pods: options.pods,
+        endpoint_pod_names: options.endpoint_pod_names,
+        namespaces: options.namespaces.clone(),
+        ignore_empty_service: options.ignore_empty_service,
+        local_ips,
+    };
+    let store = Store::new(
+        !options.noendpoints,
+        options.pods == lookup::PodMode::Verified,
+    );
+    let shared = Shared::new(store);
+    if let Connection::Snapshot(path) = &options.connection {
+        let objects = snapshot::read(path).map_err(CorefileError::plain)?;
+        shared.update(|store| snapshot::load_into(store, objects));
+        shared.publish();
+    }
+    Ok(Kubernetes {
+        settings: Arc::new(settings),
+        fallthrough: options.fallthrough.clone(),
+        options,
+        shared,
+        tasks: Mutex::new(Vec::new()),
+    })
+}
+
+impl Drop for Kubernetes {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Kubernetes {
+    /// The current index (shared with autopath and the cache invalidation).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn falls_through(&self, lower: &str) -> bool {
+        self.fallthrough
+            .as_ref()
+            .is_some_and(|zones| zones.iter().any(|z| is_subdomain(z, lower)))
+    }
+
+    async fn connect(options: Options, shared: Arc<Shared>) -> Vec<tokio::task::JoinHandle<()>> {
+        let config = match client_config(&options.connection).await {
+            Ok(config) => config,
+            Err(error) => {
+                logging::error(
+                    "kubernetes",
+                    &format!("unable to configure the API client: {error}"),
+                );
+                return Vec::new();
+            }
+        };
+        let client = match kube::Client::try_from(config) {
+            Ok(client) => client,
+            Err(error) => {
+                logging::error(
+                    "kubernetes",
+                    &format!("unable to create the API client: {error}"),
+                );
+                return Vec::new();
+            }
+        };
+        let watch = WatchOptions {
+            labels: options.labels.clone(),
+            namespace_labels: options.namespace_labels.clone(),
+            slices: !options.noendpoints,
+            pods: options.pods == lookup::PodMode::Verified,
+        };
+        spawn_watches(client, &watch, &shared)
+    }
+}
+
+async fn client_config(connection: &Connection) -> Result<kube::Config, String> {
+    match connection {
+        Connection::InCluster => kube::Config::incluster().map_err(|e| e.to_string()),
+        Connection::Kubeconfig { path, context } => {
+            let kubeconfig =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+            let options = kube::config::KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Connection::Endpoint { url, tls } => {
+            if tls.is_some() {
+                return Err("the tls option is not supported yet; use kubeconfig".into());
+            }
+            let uri = url.parse().map_err(|e| format!("endpoint {url}: {e}"))?;
+            Ok(kube::Config::new(uri))
+        }
+        Connection::Snapshot(_) => Err("a snapshot needs no client".into()),
+    }
+}
+
+impl Plugin for Kubernetes {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn ready(&self) -> Option<bool> {
+        Some(self.shared.synced())
+    }
+
+    fn startup_timeout(&self) -> Option<Duration> {
+        Some(self.options.startup_timeout)
+    }
+
+    fn start(&self) {
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        if !tasks.is_empty() {
+            return;
+        }
+        tasks.push(tokio::spawn(self.shared.clone().run_publisher()));
+        match &self.options.connection {
+            Connection::Snapshot(path) => tasks.push(tokio::spawn(snapshot::follow(
+                path.clone(),
+                self.shared.clone(),
+            ))),
+            _ => {
+                let (options, shared) = (self.options.clone(), self.shared.clone());
+                let handle = tokio::spawn(async move {
+                    let watches = Kubernetes::connect(options, shared).await;
+                    // Keep the watches alive as long as this task; abort them with it.
+                    let _guard = AbortOnDrop(watches);
+                    std::future::pending::<()>().await;
+                });
+                tasks.push(handle);
+            }
+        }
+    }
+
+    fn serve(&self, req: Request, next: Next) -> Flow {
+        let zones = self.settings.zones.iter().map(String::as_str);
+        let Some(zone_lower) = longest_match(zones, &req.qname_lower).map(str::to_string) else {
+            return next.serve(req);
+        };
+        let original = req.qname().to_ascii();
+        let zone = zone_text(&original, &zone_lower);
+        let index = self.shared.index.load();
+        let query = lookup::Query {
+            qname: req.qname(),
+            lower: &req.qname_lower,
+            zone: &zone,
+            zone_lower: &zone_lower,
+            qtype: req.qtype(),
+        };
+        let outcome = lookup::resolve(&self.settings, &index, &query);
+        match outcome {
+            Outcome::Answer {
+                answers,
+                additionals,
+            } => write_answer(req, answers, additionals, false),
+            Outcome::NoData => {
+                backend_error(req, &self.settings, &index, &zone, ResponseCode::NoError)
+            }
+            Outcome::NameError if self.falls_through(&req.qname_lower) => next.serve(req),
+            Outcome::NameError if !index.synced => {
+                backend_error(req, &self.settings, &index, &zone, ResponseCode::ServFail)
+            }
+            Outcome::NameError => {
+                backend_error(req, &self.settings, &index, &zone, ResponseCode::NXDomain)
+            }
+            Outcome::Refused => Flow::done(
+                req,
+                Status {
+                    rcode: ResponseCode::Refused,
+                    error: None,
+                },
+            ),
+            Outcome::Chase {
+                records,
+                target,
+                qtype,
+            } => chase(req, records, target, qtype),
+        }
+    }
+}
+
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The zone as the client spelled it: the matching suffix of the qname.
+fn zone_text(original: &str, zone_lower: &str) -> String {
+    let original = if original.ends_with('.') {
+        original.to_string()
+    } else {
+        format!("{original}.")
+    };
+    if zone_lower == "." {
+        return ".".to_string();
+    }
+    original[original.len() - zone_lower.len()..].to_string()
+}
+
+fn write_answer(
+    mut req: Request,
+    answers: Vec<Record>,
+    additionals: Vec<Record>,
+    truncated: bool,
+) -> Flow {
+    let mut reply = req.reply_skeleton();
+    reply.metadata.authoritative = true;
+    reply.metadata.truncation = truncated;
+    reply.answers = answers;
+    reply.additionals = additionals;
+    let status = req.write(reply, "kubernetes");
+    Flow::done(req, status)
+}
+
+/// CoreDNS `BackendError`: an authoritative reply with the zone's SOA.
+fn backend_error(
+    mut req: Request,
+    settings: &Settings,
+    index: &crate::kubernetes::index::Index,
+    zone: &str,
+    rcode: ResponseCode,
+) -> Flow {
+    let mut reply = req.reply_skeleton();
+    reply.metadata.response_code = rcode;
+    reply.metadata.authoritative = true;
+    reply.authorities = vec![lookup::soa(settings, index, zone)];
+    req.write(reply, "kubernetes");
+    Flow::done(req, Status::written(ResponseCode::NoError))
+}
+
+/// An ExternalName outside the zone: the target goes through the whole
+/// server again (cache, forward, …), and its answer section follows the
+/// CNAME with its TC bit. As in CoreDNS the target's rcode is dropped: the
+/// server always writes some reply (an error reply when no plugin did), so
+/// an unanswerable target leaves the CNAME alone. Past the depth bound (a
+/// loop of ExternalNames) the reply is NODATA.
+fn chase(req: Request, mut records: Vec<Record>, target: Name, qtype: RecordType) -> Flow {
+    let Some(sub) = internal_request(&req, target, qtype) else {
+        return write_answer(req, Vec::new(), Vec::new(), false);
+    };
+    let Some(routes) = req.server.as_ref().map(|shared| shared.load_full()) else {
+        return write_answer(req, Vec::new(), Vec::new(), false);
+    };
+    let Some(route) = routes.select(&sub.qname_lower, false) else {
+        return write_answer(req, records, Vec::new(), false);
+    };
+    let mut sub = sub;
+    sub.origin = route.origin.clone();
+    route.chain.serve(sub).then(move |exchange: Exchange| {
+        let (answers, truncated) = match exchange.req.reply {
+            Some(reply) => (reply.msg.answers, reply.msg.metadata.truncation),
+            None => (Vec::new(), false),
+        };
+        records.extend(answers);
+        write_answer(req, records, Vec::new(), truncated)
+    })
+}
+
+/// A query for `name` from the same client, one level deeper.
+fn internal_request(parent: &Request, name: Name, qtype: RecordType) -> Option<Request> {
+    if parent.depth >= MAX_INTERNAL_DEPTH {
+        return None;
+    }
+    let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = true;
+    let mut query = Query::query(name, qtype);
+    query.set_query_class(DNSClass::IN);
+    msg.add_query(query);
+    msg.edns = parent.msg.edns.clone();
+    let mut sub = Request::new(
+        msg,
+        parent.size,
+        parent.src,
+        parent.local,
+        parent.proto,
+        parent.origin.clone(),
+    );
+    sub.depth = parent.depth + 1;
+    sub.server = parent.server.clone();
+    Some(sub)
+}

@@ -1,0 +1,473 @@
+//! The kubernetes plugin against the real apiserver, and against CoreDNS on
+//! the same state: a few hundred queries over UDP and TCP, with and without
+//! EDNS, compared after normalisation. Then the answers must follow
+//! creates, updates and deletes, and survive an apiserver restart.
+
+mod support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clusterdns::diff::{Transport, compare, exchange};
+use hickory_proto::op::{Edns, Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use support::dns::{addresses, query};
+use support::peers::{Cluster, Coredns, cluster, eventually};
+use support::process::Clusterdns;
+
+const COREFILE: &str = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  kubeconfig KUBECONFIG\n  pods insecure\n }\n}\n";
+
+fn start_ours(cluster: &Cluster, corefile: &str) -> Clusterdns {
+    let text = corefile
+        .replace("READY", &support::free_port().to_string())
+        .replace("KUBECONFIG", &cluster.kubeconfig.display().to_string());
+    Clusterdns::start(&text)
+}
+
+/// Seeds the F1 fixture once per test binary.
+fn seeded() -> &'static Cluster {
+    static SEEDED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let cluster = cluster();
+    SEEDED.get_or_init(|| {
+        cluster.apply(include_str!("fixtures/cluster-f1.yaml"));
+        let status =
+            r#"{"status":{"phase":"Running","podIP":"10.240.0.1","podIPs":[{"ip":"10.240.0.1"}]}}"#;
+        cluster.kubectl(&[
+            "patch",
+            "pod",
+            "foo",
+            "-n",
+            "podns",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ]);
+    });
+    cluster
+}
+
+fn ask(server: std::net::SocketAddr, name: &str, qtype: RecordType) -> Message {
+    exchange(
+        server,
+        &query(name, qtype),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .expect("reply")
+}
+
+fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let hex: String = v6.octets().iter().map(|b| format!("{b:02x}")).collect();
+            let nibbles: Vec<String> = hex.chars().rev().map(|c| c.to_string()).collect();
+            format!("{}.ip6.arpa.", nibbles.join("."))
+        }
+    }
+}
+
+/// The query corpus: every record shape and edge case of the reference.
+fn corpus(cluster: &Cluster) -> Vec<(String, RecordType)> {
+    let z = "cluster.local.";
+    let services = [
+        "svc1.testns",
+        "svcempty.testns",
+        "svc6.testns",
+        "hdls1.testns",
+        "hdlsprtls.testns",
+        "external.testns",
+        "external-to-service.testns",
+        "external-to-missing.testns",
+        "svc-dual-stack.testns",
+        "multiport.testns",
+        "svc-unready.testns",
+        "svc2.podns",
+        "kubernetes.default",
+        "svc0.testns",
+        "svc1.nsnoexist",
+    ];
+    let mut names: Vec<String> = services.iter().map(|s| format!("{s}.svc.{z}")).collect();
+    for sub in [
+        "ep1a.svc1.testns.svc",
+        "172-0-0-2.hdls1.testns.svc",
+        "dup-name.hdls1.testns.svc",
+        "5678-abcd--1.hdls1.testns.svc",
+        "172-0-0-20.hdlsprtls.testns.svc",
+        "bogus.hdls1.testns.svc",
+        "172-0-0-6.hdls1.testns.svc",
+        "multiport-pod-0.multiport.testns.svc",
+        "172-0-1-1.multiport.testns.svc",
+        "shared.svc2.podns.svc",
+        "_http._tcp.svc1.testns.svc",
+        "_http._tcp.hdls1.testns.svc",
+        "_dns._udp.multiport.testns.svc",
+        "_dns-tcp._tcp.multiport.testns.svc",
+        "_metrics._tcp.multiport.testns.svc",
+        "_foo._tcp.svc1.testns.svc",
+        "http.tcp.svc1.testns.svc",
+        "_tcp.svc1.testns.svc",
+        "a.b.c.svc1.testns.svc",
+        "_http._udp.svc1.testns.svc",
+        "endpoint.external.testns.svc",
+        "_http._tcp.external.testns.svc",
+        "testns.svc",
+        "podns.svc",
+        "nsnoexist.svc",
+        "svc",
+        "pod",
+        "",
+        "foo",
+        "dns-version",
+        "ns.dns",
+        "dns",
+        "10-240-0-1.podns.pod",
+        "172-0-0-2.podns.pod",
+        "blah.podns.pod",
+        "x.10-240-0-1.podns.pod",
+        "podns.pod",
+        "1-2-3-4.nsnoexist.pod",
+        "fd00--1.podns.pod",
+        "_a._b.10-240-0-1.podns.pod",
+        "*.testns.svc",
+    ] {
+        names.push(if sub.is_empty() {
+            z.to_string()
+        } else {
+            format!("{sub}.{z}")
+        });
+    }
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::SRV,
+        RecordType::TXT,
+        RecordType::CNAME,
+        RecordType::PTR,
+        RecordType::MX,
+        RecordType::SOA,
+        RecordType::NS,
+        RecordType::ANY,
+        RecordType::HINFO,
+    ];
+    let mut queries: Vec<(String, RecordType)> = names
+        .iter()
+        .flat_map(|n| types.iter().map(move |t| (n.clone(), *t)))
+        .collect();
+    for mixed in [
+        "SvC1.TeStNs.SvC.cLuStEr.LoCaL.",
+        "_HtTp._TcP.sVc1.TeStNs.SvC.cLuStEr.LoCaL.",
+        "Cluster.local.",
+        "CLUSTER.LOCAL.",
+        "ns.dns.CLUSTER.LOCAL.",
+        "HDLS1.testns.svc.cluster.local.",
+        "not-a-service.testns.svc.ClUsTeR.lOcAl.",
+        "External.TestNs.svc.cluster.local.",
+        "DNS-Version.Cluster.Local.",
+    ] {
+        for t in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::SRV,
+            RecordType::SOA,
+            RecordType::NS,
+            RecordType::TXT,
+        ] {
+            queries.push((mixed.to_string(), t));
+        }
+    }
+    for ip in reverse_targets(cluster) {
+        queries.push((reverse_name(ip), RecordType::PTR));
+        queries.push((reverse_name(ip), RecordType::A));
+    }
+    for name in [
+        "0.0.10.in-addr.arpa.",
+        "in-addr.arpa.",
+        "ip6.arpa.",
+        "10.in-addr.arpa.",
+        "svc1.testns.svc.0.10.in-addr.arpa.",
+    ] {
+        queries.push((name.to_string(), RecordType::PTR));
+        queries.push((name.to_string(), RecordType::NS));
+    }
+    queries.push(("example.com.".into(), RecordType::A));
+    queries
+}
+
+fn reverse_targets(cluster: &Cluster) -> Vec<IpAddr> {
+    // Only the fixture's namespaces: other tests change theirs concurrently.
+    let ips: String = ["testns", "podns", "default"]
+        .iter()
+        .map(|ns| {
+            cluster.kubectl(&[
+                "get",
+                "services",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.items[*].spec.clusterIPs[*]} ",
+            ])
+        })
+        .collect();
+    let mut all: Vec<IpAddr> = ips
+        .split_whitespace()
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    for ip in [
+        "172.0.0.1",
+        "172.0.0.2",
+        "172.0.0.4",
+        "172.0.0.6",
+        "172.0.0.20",
+        "172.0.1.1",
+        "5678:abcd::1",
+        "10.240.0.1",
+        "10.99.99.99",
+    ] {
+        all.push(ip.parse().unwrap());
+    }
+    all
+}
+
+fn with_edns(mut msg: Message) -> Message {
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    msg.set_edns(edns);
+    msg
+}
+
+/// Waits until both servers see the whole fixture (the last object written).
+fn converge(servers: &[std::net::SocketAddr]) {
+    for server in servers {
+        eventually(
+            Duration::from_secs(20),
+            "the fixture to reach the server",
+            || {
+                let reply = ask(*server, "svc2.podns.svc.cluster.local.", RecordType::A);
+                let synced = reply.metadata.response_code == ResponseCode::NoError
+                    && !reply.answers.is_empty();
+                synced.then_some(())
+            },
+        );
+    }
+}
+
+#[test]
+fn answers_match_coredns_on_the_same_apiserver_state() {
+    let cluster = seeded();
+    let coredns = Coredns::start(COREFILE, &cluster.kubeconfig);
+    let ours = start_ours(cluster, COREFILE);
+    converge(&[coredns.addr(), ours.addr()]);
+    let queries = corpus(cluster);
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for (name, qtype) in &queries {
+        for (transport, edns) in [
+            (Transport::Udp, false),
+            (Transport::Udp, true),
+            (Transport::Tcp, false),
+            (Transport::Tcp, true),
+        ] {
+            let msg = if edns {
+                with_edns(query(name, *qtype))
+            } else {
+                query(name, *qtype)
+            };
+            let timeout = Duration::from_secs(5);
+            let theirs = exchange(coredns.addr(), &msg, transport, timeout);
+            let mine = exchange(ours.addr(), &msg, transport, timeout);
+            compared += 1;
+            match (theirs, mine) {
+                (Ok(theirs), Ok(mine)) => {
+                    *kinds.entry(reply_kind(&theirs)).or_default() += 1;
+                    let differences = compare(&theirs, &mine);
+                    if !differences.is_empty() {
+                        failures.push(format!(
+                            "{name} {qtype} {transport:?} edns={edns}: {}",
+                            differences
+                                .iter()
+                                .map(|d| d.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                }
+                (theirs, mine) => failures.push(format!(
+                    "{name} {qtype} {transport:?}: CoreDNS {:?} / clusterdns {:?}",
+                    theirs.err(),
+                    mine.err()
+                )),
+            }
+        }
+    }
+    println!(
+        "differential: {} queries, {compared} exchanges, {} differing; CoreDNS replies: {kinds:?}",
+        queries.len(),
+        failures.len()
+    );
+    // The corpus must exercise every kind of reply, or the comparison proves little.
+    let minimums = [
+        ("answer", 100),
+        ("answer+additional", 50),
+        ("nodata", 200),
+        ("nxdomain", 200),
+        ("servfail", 4),
+    ];
+    for (kind, minimum) in minimums {
+        let seen = kinds.get(kind).copied().unwrap_or(0);
+        assert!(seen >= minimum, "too few {kind} replies: {kinds:?}");
+    }
+    assert!(queries.len() >= 300, "corpus has {} queries", queries.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn reply_kind(reply: &Message) -> String {
+    match (
+        reply.metadata.response_code,
+        reply.answers.is_empty(),
+        reply.additionals.is_empty(),
+    ) {
+        (ResponseCode::NoError, false, false) => "answer+additional",
+        (ResponseCode::NoError, false, true) => "answer",
+        (ResponseCode::NoError, true, _) => "nodata",
+        (ResponseCode::NXDomain, _, _) => "nxdomain",
+        (ResponseCode::ServFail, _, _) => "servfail",
+        _ => "other",
+    }
+    .to_string()
+}
+
+fn service_ip(cluster: &Cluster, namespace: &str, name: &str) -> IpAddr {
+    let text = cluster.kubectl(&[
+        "get",
+        "service",
+        name,
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    text.parse().expect("a cluster IP")
+}
+
+fn wait_answer(
+    server: std::net::SocketAddr,
+    name: &str,
+    qtype: RecordType,
+    wanted: impl Fn(&Message) -> bool,
+    what: &str,
+) {
+    eventually(Duration::from_secs(20), what, || {
+        wanted(&ask(server, name, qtype)).then_some(())
+    });
+}
+
+fn is_nxdomain(reply: &Message) -> bool {
+    reply.metadata.response_code == ResponseCode::NXDomain
+}
+
+#[test]
+fn answers_follow_creates_updates_and_deletes() {
+    let cluster = seeded();
+    cluster.start_controllers();
+    let ours = start_ours(cluster, COREFILE);
+    let ns = cluster.namespace("follow");
+    let web = format!("web.{ns}.svc.cluster.local.");
+    cluster.apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  ports: [{{name: http, port: 80, protocol: TCP}}]\n"
+    ));
+    let ip = service_ip(cluster, &ns, "web");
+    wait_answer(
+        ours.addr(),
+        &web,
+        RecordType::A,
+        |r| addresses(r) == vec![ip],
+        "the new Service",
+    );
+
+    // An update that adds a port shows in SRV.
+    cluster.apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  ports: [{{name: http, port: 80, protocol: TCP}}, {{name: grpc, port: 9090, protocol: TCP}}]\n"
+    ));
+    let grpc = format!("_grpc._tcp.web.{ns}.svc.cluster.local.");
+    wait_answer(
+        ours.addr(),
+        &grpc,
+        RecordType::SRV,
+        |r| r.answers.len() == 1,
+        "the added port",
+    );
+
+    // A headless Service follows its EndpointSlice.
+    let slice = |ip: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: hl, namespace: {ns}}}\nspec:\n  clusterIP: None\n  ports: [{{name: http, port: 80}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: hl-a, namespace: {ns}, labels: {{kubernetes.io/service-name: hl}}}}\naddressType: IPv4\nendpoints:\n- addresses: [{ip}]\nports: [{{name: http, port: 80, protocol: TCP}}]\n"
+        )
+    };
+    let hl = format!("hl.{ns}.svc.cluster.local.");
+    cluster.apply(&slice("10.1.0.1"));
+    wait_answer(
+        ours.addr(),
+        &hl,
+        RecordType::A,
+        |r| addresses(r) == vec!["10.1.0.1".parse::<IpAddr>().unwrap()],
+        "the slice address",
+    );
+    cluster.apply(&slice("10.1.0.2"));
+    wait_answer(
+        ours.addr(),
+        &hl,
+        RecordType::A,
+        |r| addresses(r) == vec!["10.1.0.2".parse::<IpAddr>().unwrap()],
+        "the changed address",
+    );
+    wait_answer(
+        ours.addr(),
+        "2.0.1.10.in-addr.arpa.",
+        RecordType::PTR,
+        |r| r.answers.len() == 1,
+        "the new PTR",
+    );
+    cluster.kubectl(&["delete", "endpointslice", "hl-a", "-n", &ns]);
+    wait_answer(
+        ours.addr(),
+        &hl,
+        RecordType::A,
+        is_nxdomain,
+        "NXDOMAIN once the slice is gone",
+    );
+
+    // Deletes.
+    cluster.kubectl(&["delete", "service", "web", "-n", &ns]);
+    wait_answer(
+        ours.addr(),
+        &web,
+        RecordType::A,
+        is_nxdomain,
+        "NXDOMAIN after the delete",
+    );
+    let apex = format!("{ns}.svc.cluster.local.");
+    wait_answer(
+        ours.addr(),
+        &apex,
+        RecordType::A,
+        |r| r.metadata.response_code == ResponseCode::NoError,
+        "the namespace",
+    );
+    cluster.kubectl(&["delete", "namespace", &ns, "--wait=false"]);
+    eventually(
+        Duration::from_secs(60),
+        "NXDOMAIN for the deleted namespace",
+        || is_nxdomain(&ask(ours.addr(), &apex, RecordType::A)).then_some(()),
+    );
+}

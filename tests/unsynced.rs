@@ -1,0 +1,63 @@
+//! An API server that never answers: serving starts after `startup_timeout`
+//! with CoreDNS's warning, would-be NXDOMAIN answers are SERVFAIL (aa, with
+//! the SOA), names that need no data still answer, and `/ready` is 503.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::dns::{query, udp};
+use support::process::Clusterdns;
+use support::{free_port, http_get};
+
+#[test]
+fn unsynced_kubernetes_gives_servfail_for_name_errors_and_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed_port = free_port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        support::peers::kubeconfig_text(closed_port, "nobody"),
+    )
+    .unwrap();
+    let ready_port = free_port();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:{ready_port}\n kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n}}\n",
+        kubeconfig.display()
+    );
+    let started = Instant::now();
+    let server = Clusterdns::start(&corefile);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "listeners held for startup_timeout"
+    );
+    server
+        .wait_for_line("[WARNING] plugin/kubernetes: starting server with unsynced Kubernetes API");
+    server.wait_for_line(
+        "[INFO] plugin/kubernetes: waiting for Kubernetes API before starting server",
+    );
+
+    let reply = udp(
+        server.addr(),
+        &query("svc0.testns.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail, "V39");
+    assert!(reply.metadata.authoritative);
+    assert_eq!(reply.authorities.len(), 1, "SOA in authority");
+    let version = udp(
+        server.addr(),
+        &query("dns-version.cluster.local.", RecordType::TXT),
+    );
+    assert_eq!(version.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(version.answers.len(), 1);
+    let apex = udp(server.addr(), &query("cluster.local.", RecordType::SOA));
+    assert_eq!(apex.answers.len(), 1);
+
+    assert_eq!(
+        http_get(ready_port, "/ready"),
+        Some((503, "kubernetes".to_string()))
+    );
+    server.wait_for_line("[INFO] plugin/ready: Plugins not ready: \"kubernetes\"");
+}

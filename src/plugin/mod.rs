@@ -11,6 +11,7 @@
 //! `Flow::Pending`, a `'static` future the listener spawns.
 
 pub mod errors;
+pub mod forward;
 pub mod health;
 pub mod kubernetes;
 pub mod log;

@@ -22,6 +22,7 @@ pub const ORDER: &[&str] = &[
     "errors",
     "log",
     "kubernetes",
+    "forward",
     "whoami",
 ];
 
@@ -114,6 +115,17 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 let plugin =
                     super::kubernetes::setup(&mut d, ctx.zones, local_ips).map_err(wrap)?;
                 chain.push(Arc::new(plugin));
+            }
+            "forward" => {
+                // Each occurrence is its own instance, chained in file order.
+                let occurrences = tokens.iter().filter(|t| t.text == "forward").count();
+                for n in 0..occurrences {
+                    d.next();
+                    let next_is_forward = n + 1 < occurrences;
+                    chain.push(Arc::new(
+                        super::forward::setup(&mut d, ctx.zones, next_is_forward).map_err(wrap)?,
+                    ));
+                }
             }
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),

@@ -1,0 +1,284 @@
+//! forward: relays queries to upstream resolvers.
+//!
+//! Our own relay rather than a resolver library: the client's query goes
+//! upstream with its flags and EDNS under a fresh random ID, over pooled
+//! connected sockets, and the reply comes back unchanged but for the ID
+//! (CoreDNS's algorithm, reference corefile-and-plugins.md §2.6). It is the
+//! one plugin that waits, so it returns `Flow::Pending`.
+
+mod metrics;
+mod proxy;
+pub mod setup;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::Name;
+use rand::seq::SliceRandom;
+
+use crate::corefile::{CorefileError, Dispenser};
+use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
+use crate::server::names::is_subdomain;
+use crate::server::request::{Proto, Request, reply_to};
+use proxy::{HealthProbe, Transport, Upstream, same_question};
+use setup::{Options, Policy};
+
+/// The whole budget of one query, and of one try.
+const QUERY_BUDGET: Duration = Duration::from_secs(5);
+
+pub struct Forward {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: Options,
+    upstreams: Vec<Arc<Upstream>>,
+    in_flight: AtomicUsize,
+    round_robin: AtomicUsize,
+    probe: HealthProbe,
+    /// Whether the next plugin is another forward (for `next RCODE`).
+    next_is_forward: bool,
+}
+
+/// Parses one `forward` occurrence.
+pub fn setup(
+    d: &mut Dispenser,
+    block_zones: &[String],
+    next_is_forward: bool,
+) -> Result<Forward, CorefileError> {
+    let options = setup::parse(d, block_zones)?;
+    let upstreams = options
+        .to
+        .iter()
+        .map(|a| Arc::new(Upstream::new(*a, options.expire, options.max_idle_conns)))
+        .collect();
+    let probe = HealthProbe {
+        interval: options.health_check,
+        recursion: options.health_check_recursion,
+        domain: Name::from_ascii(&options.health_check_domain).unwrap_or_else(|_| Name::root()),
+        transport: if options.force_tcp {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
+    };
+    metrics::touch();
+    let inner = Inner {
+        options,
+        upstreams,
+        in_flight: AtomicUsize::new(0),
+        round_robin: AtomicUsize::new(0),
+        probe,
+        next_is_forward,
+    };
+    Ok(Forward {
+        inner: Arc::new(inner),
+    })
+}
+
+impl Plugin for Forward {
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    fn serve(&self, req: Request, next: Next) -> Flow {
+        if !self.inner.matches(&req.qname_lower) {
+            return next.serve(req);
+        }
+        let inner = self.inner.clone();
+        if inner.options.max_concurrent > 0 {
+            let count = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            if count > inner.options.max_concurrent {
+                inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+                metrics::max_concurrent_rejected();
+                let error = format!(
+                    "concurrent queries exceeded maximum {}",
+                    inner.options.max_concurrent
+                );
+                return Flow::done(req, Status::failed(ResponseCode::Refused, error));
+            }
+        }
+        Flow::Pending(Box::pin(async move {
+            let _slot = InFlight(&inner);
+            inner.relay(req, next).await
+        }))
+    }
+}
+
+/// Releases a `max_concurrent` slot when the query ends, however it ends.
+struct InFlight<'a>(&'a Inner);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.options.max_concurrent > 0 {
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Inner {
+    /// FROM covers the name and no `except` name does (FROM itself stays).
+    fn matches(&self, lower: &str) -> bool {
+        is_subdomain(&self.options.from, lower)
+            && !self
+                .options
+                .except
+                .iter()
+                .any(|e| is_subdomain(e, lower) && *e != self.options.from)
+    }
+
+    /// The upstreams in the order this query tries them.
+    fn order(&self) -> Vec<Arc<Upstream>> {
+        let mut list = self.upstreams.clone();
+        match self.options.policy {
+            Policy::Sequential => {}
+            Policy::Random => match list.len() {
+                0 | 1 => {}
+                2 => {
+                    if rand::random::<bool>() {
+                        list.swap(0, 1);
+                    }
+                }
+                _ => list.shuffle(&mut rand::rng()),
+            },
+            Policy::RoundRobin => {
+                let i = (self.round_robin.fetch_add(1, Ordering::Relaxed) + 1) % list.len();
+                let first = list.remove(i);
+                list.insert(0, first);
+            }
+        }
+        list
+    }
+
+    fn transport(&self, proto: Proto) -> Transport {
+        match (self.options.force_tcp, self.options.prefer_udp, proto) {
+            (true, _, _) => Transport::Tcp,
+            (false, true, _) => Transport::Udp,
+            (false, false, Proto::Udp) => Transport::Udp,
+            (false, false, Proto::Tcp) => Transport::Tcp,
+        }
+    }
+
+    /// CoreDNS's forward `ServeDNS` loop.
+    async fn relay(&self, mut req: Request, next: Next) -> Exchange {
+        let list = self.order();
+        let deadline = Instant::now() + QUERY_BUDGET;
+        let max_attempts = self
+            .options
+            .max_connect_attempts
+            .map(|n| n as usize)
+            .unwrap_or(2 * list.len());
+        let (mut index, mut fails, mut attempts, mut failovers) = (0usize, 0usize, 0usize, 0usize);
+        let mut last_error: Option<String> = None;
+        while Instant::now() < deadline && (max_attempts == 0 || attempts < max_attempts) {
+            if index >= list.len() {
+                index = 0;
+                fails = 0;
+            }
+            let mut upstream = list[index].clone();
+            index += 1;
+            if upstream.down(self.options.max_fails) {
+                fails += 1;
+                if fails < self.upstreams.len() {
+                    continue;
+                }
+                metrics::healthcheck_broken();
+                if self.options.failfast_all_unhealthy {
+                    break;
+                }
+                upstream = self.upstreams[rand::random_range(0..self.upstreams.len())].clone();
+            }
+            match self.try_upstream(&upstream, &req, deadline).await {
+                Err(error) => {
+                    last_error = Some(error);
+                    if self.options.max_fails != 0 {
+                        upstream.start_health_check(self.probe.clone());
+                    }
+                    attempts += 1;
+                    if max_attempts > 0 && attempts >= max_attempts {
+                        break;
+                    }
+                    if fails < self.upstreams.len() {
+                        continue;
+                    }
+                    break;
+                }
+                Ok(reply) => {
+                    if !same_question(&req.msg, &reply) {
+                        let status =
+                            req.write(reply_to(&req.msg, ResponseCode::FormErr), "forward");
+                        return Exchange {
+                            req,
+                            status: Status {
+                                rcode: status.rcode,
+                                error: None,
+                            },
+                        };
+                    }
+                    let rcode = reply.metadata.response_code;
+                    if self.options.failover.contains(&rcode) {
+                        failovers += 1;
+                        if failovers < self.upstreams.len() {
+                            continue;
+                        }
+                    }
+                    if self.options.next.contains(&rcode) && self.next_is_forward {
+                        return next.serve(req).finish().await;
+                    }
+                    let status = req.write(reply, "forward");
+                    return Exchange {
+                        req,
+                        status: Status {
+                            rcode: status.rcode,
+                            error: None,
+                        },
+                    };
+                }
+            }
+        }
+        let error = last_error.unwrap_or_else(|| "no healthy proxies".to_string());
+        Exchange {
+            req,
+            status: Status::failed(ResponseCode::ServFail, error),
+        }
+    }
+
+    /// One upstream, with the TCP retry of `prefer_udp` on a TC reply.
+    async fn try_upstream(
+        &self,
+        upstream: &Upstream,
+        req: &Request,
+        deadline: Instant,
+    ) -> Result<Message, String> {
+        let mut query = req.msg.clone();
+        let client_id = query.metadata.id;
+        query.metadata.id = rand::random();
+        let buffer = req.bufsize() as usize;
+        let mut transport = self.transport(req.proto);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let timeout = self.options.read_timeout.min(remaining);
+            let started = Instant::now();
+            let mut reply = upstream
+                .exchange(&query, transport, buffer, timeout)
+                .await
+                .map_err(|e| e.0)?;
+            upstream.metrics.observe(
+                reply.metadata.response_code,
+                started.elapsed().as_secs_f64(),
+            );
+            if reply.metadata.truncation
+                && transport == Transport::Udp
+                && self.options.prefer_udp
+                && !self.options.force_tcp
+            {
+                transport = Transport::Tcp;
+                continue;
+            }
+            reply.metadata.id = client_id;
+            return Ok(reply);
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! One upstream: its pooled connections, its health, and one exchange.
+//!
+//! As in CoreDNS, each upstream keeps a FIFO pool of *connected* sockets
+//! with one query in flight per socket; a socket idle longer than `expire`
+//! is closed. Replies whose ID or question does not match are dropped while
+//! waiting (late replies on a reused port). Health checks (`. IN NS`) run
+//! only after a failed exchange, until one succeeds.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::metrics::ProxyMetrics;
+
+/// The transport of one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Why an exchange failed (the text goes to the errors plugin).
+#[derive(Debug, Clone)]
+pub struct ExchangeError(pub String);
+
+pub struct Upstream {
+    pub address: SocketAddr,
+    fails: AtomicU32,
+    checking: AtomicBool,
+    udp: Mutex<VecDeque<(UdpSocket, Instant)>>,
+    tcp: Mutex<VecDeque<(TcpStream, Instant)>>,
+    expire: Duration,
+    max_idle: usize,
+    pub metrics: ProxyMetrics,
+}
+
+/// What a health probe asks.
+#[derive(Debug, Clone)]
+pub struct HealthProbe {
+    pub interval: Duration,
+    pub recursion: bool,
+    pub domain: Name,
+    pub transport: Transport,
+}
+
+impl Upstream {
+    pub fn new(address: SocketAddr, expire: Duration, max_idle: usize) -> Upstream {
+        Upstream {
+            metrics: ProxyMetrics::new(&address.to_string()),
+            address,
+            fails: AtomicU32::new(0),
+            checking: AtomicBool::new(false),
+            udp: Mutex::new(VecDeque::new()),
+            tcp: Mutex::new(VecDeque::new()),
+            expire,
+            max_idle,
+        }
+    }
+
+    /// Down once more health checks failed in a row than `max_fails`
+    /// (never with `max_fails 0`).
+    pub fn down(&self, max_fails: u32) -> bool {
+        max_fails != 0 && self.fails.load(Ordering::Relaxed) > max_fails
+    }
+
+    /// Sends `query` (its ID already fresh) and waits for the matching reply.
+    /// `buffer` is the client's buffer size: a larger UDP reply comes back as
+    /// the upstream header with TC set and empty sections.
+    pub async fn exchange(
+        &self,
+        query: &Message,
+        transport: Transport,
+        buffer: usize,
+        timeout: Duration,
+    ) -> Result<Message, ExchangeError> {
+        let bytes = query.to_vec().map_err(|e| ExchangeError(e.to_string()))?;
+        match transport {
+            Transport::Udp => self.exchange_udp(&bytes, query, buffer, timeout).await,
+            Transport::Tcp => self.exchange_tcp(&bytes, query, timeout).await,
+        }
+    }
+
+    async fn exchange_udp(
+        &self,
+        bytes: &[u8],
+        query: &Message,
+        buffer: usize,
+        timeout: Duration,
+    ) -> Result<Message, ExchangeError> {
+        let socket = self.udp_socket().await?;
+        let io_error = |op: &str, e: std::io::Error| self.io_error(op, "udp", &socket, e);
+        socket.send(bytes).await.map_err(|e| io_error("write", e))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut reply = vec![0u8; buffer.max(512) + 1];
+        loop {
+            let received = tokio::time::timeout_at(deadline, socket.recv(&mut reply)).await;
+            let length = match received {
+                Err(_) => return Err(self.timeout_error("udp", &socket)),
+                Ok(Err(e)) => return Err(io_error("read", e)),
+                Ok(Ok(length)) => length,
+            };
+            if length < 12 || reply[..2] != bytes[..2] {
+                continue;
+            }
+            if length > buffer.max(512) {
+                self.give_back_udp(socket);
+                return Ok(overflow_reply(&reply[..12], query));
+            }
+            let Ok(message) = Message::from_vec(&reply[..length]) else {
+                continue;
+            };
+            if !same_question(query, &message) {
+                continue;
+            }
+            self.give_back_udp(socket);
+            return Ok(message);
+        }
+    }
+
+    async fn exchange_tcp(
+        &self,
+        bytes: &[u8],
+        query: &Message,
+        timeout: Duration,
+    ) -> Result<Message, ExchangeError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (mut stream, reused) = self.tcp_stream(timeout).await?;
+            match tcp_round_trip(&mut stream, bytes, timeout).await {
+                Ok(reply) => {
+                    let message =
+                        Message::from_vec(&reply).map_err(|e| ExchangeError(e.to_string()))?;
+                    if message.metadata.id != query.metadata.id {
+                        return Err(ExchangeError("dns: id mismatch".into()));
+                    }
+                    self.give_back_tcp(stream);
+                    return Ok(message);
+                }
+                // A pooled connection the other side closed: retry at once on a new one.
+                Err(_) if reused && attempts < 3 => continue,
+                Err(TcpFailure::Timeout) => {
+                    return Err(ExchangeError(format!(
+                        "read tcp {}: i/o timeout",
+                        self.address
+                    )));
+                }
+                Err(TcpFailure::Io(e)) => {
+                    return Err(ExchangeError(format!("read tcp {}: {e}", self.address)));
+                }
+            }
+        }
+    }
+
+    async fn udp_socket(&self) -> Result<UdpSocket, ExchangeError> {
+        let now = Instant::now();
+        loop {
+            let pooled = self.udp.lock().expect("pool lock").pop_front();
+            match pooled {
+                Some((socket, used)) if now.duration_since(used) < self.expire => {
+                    self.metrics.udp_hit.inc();
+                    return Ok(socket);
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        self.metrics.udp_miss.inc();
+        let bind: SocketAddr = if self.address.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            "[::]:0".parse().expect("v6 any")
+        };
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(|e| ExchangeError(format!("dial udp {}: {e}", self.address)))?;
+        socket
+            .connect(self.address)
+            .await
+            .map_err(|e| ExchangeError(format!("dial udp {}: {e}", self.address)))?;
+        Ok(socket)
+    }
+
+    fn give_back_udp(&self, socket: UdpSocket) {
+        let mut pool = self.udp.lock().expect("pool lock");
+        if self.max_idle == 0 || pool.len() < self.max_idle {
+            pool.push_back((socket, Instant::now()));
+        }
+    }
+
+    async fn tcp_stream(&self, timeout: Duration) -> Result<(TcpStream, bool), ExchangeError> {
+        let now = Instant::now();
+        loop {
+            let pooled = self.tcp.lock().expect("pool lock").pop_front();
+            match pooled {
+                Some((stream, used)) if now.duration_since(used) < self.expire => {
+                    self.metrics.tcp_hit.inc();
+                    return Ok((stream, true));
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        self.metrics.tcp_miss.inc();
+        let connect = tokio::time::timeout(timeout, TcpStream::connect(self.address)).await;
+        match connect {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Ok((stream, false))
+            }
+            Ok(Err(e)) => Err(ExchangeError(format!("dial tcp {}: {e}", self.address))),
+            Err(_) => Err(ExchangeError(format!(
+                "dial tcp {}: i/o timeout",
+                self.address
+            ))),
+        }
+    }
+
+    fn give_back_tcp(&self, stream: TcpStream) {
+        let mut pool = self.tcp.lock().expect("pool lock");
+        if self.max_idle == 0 || pool.len() < self.max_idle {
+            pool.push_back((stream, Instant::now()));
+        }
+    }
+
+    fn io_error(
+        &self,
+        op: &str,
+        network: &str,
+        socket: &UdpSocket,
+        error: std::io::Error,
+    ) -> ExchangeError {
+        let local = socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        ExchangeError(format!("{op} {network} {local}->{}: {error}", self.address))
+    }
+
+    fn timeout_error(&self, network: &str, socket: &UdpSocket) -> ExchangeError {
+        let local = socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        ExchangeError(format!(
+            "read {network} {local}->{}: i/o timeout",
+            self.address
+        ))
+    }
+
+    /// Starts health checking after a failure, unless it already runs.
+    pub fn start_health_check(self: &std::sync::Arc<Self>, probe: HealthProbe) {
+        if self.checking.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let upstream = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if upstream.probe(&probe).await {
+                    upstream.fails.store(0, Ordering::Relaxed);
+                    break;
+                }
+                upstream.fails.fetch_add(1, Ordering::Relaxed);
+                upstream.metrics.healthcheck_failures.inc();
+                tokio::time::sleep(probe.interval).await;
+            }
+            upstream.checking.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// One `. IN NS` probe: any reply counts as healthy.
+    async fn probe(&self, probe: &HealthProbe) -> bool {
+        let mut query = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+        query.metadata.recursion_desired = probe.recursion;
+        query.add_query(Query::query(probe.domain.clone(), RecordType::NS));
+        self.exchange(&query, probe.transport, 512, Duration::from_secs(1))
+            .await
+            .is_ok()
+    }
+}
+
+enum TcpFailure {
+    Timeout,
+    Io(std::io::Error),
+}
+
+async fn tcp_round_trip(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, TcpFailure> {
+    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(bytes);
+    let exchange = async {
+        stream.write_all(&framed).await?;
+        let mut length = [0u8; 2];
+        stream.read_exact(&mut length).await?;
+        let mut reply = vec![0u8; u16::from_be_bytes(length) as usize];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => Err(TcpFailure::Timeout),
+        Ok(Err(e)) => Err(TcpFailure::Io(e)),
+        Ok(Ok(reply)) => Ok(reply),
+    }
+}
+
+/// CoreDNS's answer to an upstream UDP reply larger than the client's
+/// buffer: the upstream header, TC set, empty sections.
+fn overflow_reply(header: &[u8], query: &Message) -> Message {
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    let flags = u16::from_be_bytes([header[2], header[3]]);
+    reply.metadata.authoritative = flags & 0x0400 != 0;
+    reply.metadata.recursion_desired = flags & 0x0100 != 0;
+    reply.metadata.recursion_available = flags & 0x0080 != 0;
+    reply.metadata.authentic_data = flags & 0x0020 != 0;
+    reply.metadata.checking_disabled = flags & 0x0010 != 0;
+    reply.metadata.response_code =
+        hickory_proto::op::ResponseCode::from_low((flags & 0x000F) as u8);
+    reply.metadata.truncation = true;
+    reply.queries = query.queries.clone();
+    reply
+}
+
+/// The reply's question is the query's (the name compared case-insensitively).
+pub fn same_question(query: &Message, reply: &Message) -> bool {
+    match (query.queries.first(), reply.queries.first()) {
+        (Some(q), Some(r)) => {
+            q.query_type() == r.query_type()
+                && q.query_class() == r.query_class()
+                && q.name()
+                    .to_ascii()
+                    .eq_ignore_ascii_case(&r.name().to_ascii())
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}

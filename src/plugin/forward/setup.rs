@@ -1,0 +1,254 @@
+//! The `forward` directive: FROM, TO…, and the block options, with
+//! CoreDNS's defaults and error texts.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+
+use crate::corefile::{CorefileError, Dispenser};
+use crate::duration::parse_go_duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Random,
+    RoundRobin,
+    Sequential,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub from: String,
+    pub to: Vec<SocketAddr>,
+    pub except: Vec<String>,
+    pub force_tcp: bool,
+    pub prefer_udp: bool,
+    pub expire: Duration,
+    pub max_fails: u32,
+    pub policy: Policy,
+    pub health_check: Duration,
+    pub health_check_recursion: bool,
+    pub health_check_domain: String,
+    pub max_concurrent: usize,
+    pub next: Vec<ResponseCode>,
+    pub failover: Vec<ResponseCode>,
+    pub failfast_all_unhealthy: bool,
+    pub max_connect_attempts: Option<u32>,
+    pub read_timeout: Duration,
+    pub max_idle_conns: usize,
+}
+
+const MAX_TO: usize = 15;
+
+/// Parses one `forward` occurrence (the dispenser is on the directive).
+pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
+    let args = d.remaining_args();
+    let Some((from, to)) = args.split_first() else {
+        return Err(d.arg_err());
+    };
+    if to.is_empty() {
+        return Err(d.arg_err());
+    }
+    let from = normalize_from(from, block_zones)?;
+    let mut addresses = Vec::new();
+    for entry in to {
+        for address in upstreams(entry)? {
+            if !addresses.contains(&address) {
+                addresses.push(address);
+            }
+        }
+    }
+    if addresses.len() > MAX_TO {
+        return Err(CorefileError::plain(format!(
+            "more than {MAX_TO} TOs configured: {}",
+            addresses.len()
+        )));
+    }
+    if addresses.is_empty() {
+        return Err(CorefileError::plain("no valid upstream addresses found"));
+    }
+    let mut o = Options {
+        from,
+        to: addresses,
+        except: Vec::new(),
+        force_tcp: false,
+        prefer_udp: false,
+        expire: Duration::from_secs(10),
+        max_fails: 2,
+        policy: Policy::Random,
+        health_check: Duration::from_millis(500),
+        health_check_recursion: true,
+        health_check_domain: ".".into(),
+        max_concurrent: 0,
+        next: Vec::new(),
+        failover: Vec::new(),
+        failfast_all_unhealthy: false,
+        max_connect_attempts: None,
+        read_timeout: Duration::from_secs(2),
+        max_idle_conns: 0,
+    };
+    while d.next_block() {
+        block_option(d, &mut o)?;
+    }
+    Ok(o)
+}
+
+fn block_option(d: &mut Dispenser, o: &mut Options) -> Result<(), CorefileError> {
+    let property = d.val().to_string();
+    let args = d.remaining_args();
+    let one = |d: &Dispenser| -> Result<String, CorefileError> {
+        match args.as_slice() {
+            [value] => Ok(value.clone()),
+            _ => Err(d.arg_err()),
+        }
+    };
+    match property.as_str() {
+        "except" => {
+            if args.is_empty() {
+                return Err(d.arg_err());
+            }
+            o.except = args.iter().map(|a| fqdn_lower(a)).collect();
+        }
+        "force_tcp" => o.force_tcp = true,
+        "prefer_udp" => o.prefer_udp = true,
+        "expire" => o.expire = duration(&one(d)?, "expire")?,
+        "max_fails" => o.max_fails = number(&one(d)?)?,
+        "max_connect_attempts" => o.max_connect_attempts = Some(number(&one(d)?)?),
+        "health_check" => health_check(d, &args, o)?,
+        "policy" => {
+            o.policy = match one(d)?.as_str() {
+                "random" => Policy::Random,
+                "round_robin" => Policy::RoundRobin,
+                "sequential" => Policy::Sequential,
+                other => return Err(d.err(format!("unknown policy '{other}'"))),
+            }
+        }
+        "max_concurrent" => o.max_concurrent = number(&one(d)?)?,
+        "next" => o.next = rcodes(d, &args)?,
+        "failover" => {
+            o.failover = rcodes(d, &args)?;
+            if o.failover.contains(&ResponseCode::NoError) {
+                return Err(CorefileError::plain("NoError cannot be used in failover"));
+            }
+        }
+        "failfast_all_unhealthy_upstreams" => o.failfast_all_unhealthy = true,
+        "read_timeout" => o.read_timeout = duration(&one(d)?, "read_timeout")?,
+        "max_idle_conns" => o.max_idle_conns = number(&one(d)?)?,
+        "max_age" | "tls_servername" | "doh_method" | "source_address" | "resolver"
+        | "next_on_nodata" => {}
+        "tls" => return Err(d.err("tls upstreams are not supported yet")),
+        _ => return Err(d.err(format!("unknown property '{property}'"))),
+    }
+    Ok(())
+}
+
+fn health_check(d: &Dispenser, args: &[String], o: &mut Options) -> Result<(), CorefileError> {
+    let Some((interval, rest)) = args.split_first() else {
+        return Err(d.arg_err());
+    };
+    o.health_check = duration(interval, "health_check")?;
+    let mut rest = rest.iter();
+    while let Some(option) = rest.next() {
+        match option.as_str() {
+            "no_rec" => o.health_check_recursion = false,
+            "domain" => {
+                let domain = rest.next().ok_or_else(|| d.arg_err())?;
+                o.health_check_domain = fqdn_lower(domain);
+            }
+            other => {
+                return Err(CorefileError::plain(format!(
+                    "health_check: unknown option {other}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn duration(text: &str, what: &str) -> Result<Duration, CorefileError> {
+    parse_go_duration(text).map_err(|e| CorefileError::plain(format!("{what}: {e}")))
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, CorefileError> {
+    text.parse().map_err(|_| {
+        CorefileError::plain(format!("strconv.Atoi: parsing {text:?}: invalid syntax"))
+    })
+}
+
+fn rcodes(d: &Dispenser, args: &[String]) -> Result<Vec<ResponseCode>, CorefileError> {
+    if args.is_empty() {
+        return Err(d.arg_err());
+    }
+    args.iter()
+        .map(|text| {
+            (0u8..=15)
+                .map(ResponseCode::from_low)
+                .find(|code| crate::metrics::rcode_label(*code).eq_ignore_ascii_case(text))
+                .ok_or_else(|| CorefileError::plain(format!("{text} is not a valid rcode")))
+        })
+        .collect()
+}
+
+fn fqdn_lower(text: &str) -> String {
+    let mut name = text.to_ascii_lowercase();
+    if !name.ends_with('.') {
+        name.push('.');
+    }
+    name
+}
+
+fn normalize_from(from: &str, block_zones: &[String]) -> Result<String, CorefileError> {
+    let _ = block_zones;
+    let addresses = crate::corefile::parse_address(from, 53)
+        .map_err(|_| CorefileError::plain(format!("unable to normalize '{from}'")))?;
+    Ok(addresses[0].zone.clone())
+}
+
+/// One TO: `IP`, `IP:PORT`, `[v6]:PORT`, `dns://…`, or a resolv.conf file.
+pub fn upstreams(entry: &str) -> Result<Vec<SocketAddr>, CorefileError> {
+    let text = entry.strip_prefix("dns://").unwrap_or(entry);
+    if let Some(rest) = ["tls://", "https://", "quic://", "grpc://"]
+        .iter()
+        .find(|p| text.starts_with(**p))
+    {
+        return Err(CorefileError::plain(format!(
+            "'{rest}' is not supported as a destination protocol in forward: {text}"
+        )));
+    }
+    if let Some(address) = socket_address(text) {
+        return Ok(vec![address]);
+    }
+    if std::path::Path::new(text).is_file() {
+        return resolv_conf(text);
+    }
+    Err(CorefileError::plain(format!(
+        "not an IP address or file: {entry:?}"
+    )))
+}
+
+fn socket_address(text: &str) -> Option<SocketAddr> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Some(address);
+    }
+    let ip: IpAddr = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split('%')
+        .next()?
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip, 53))
+}
+
+/// The `nameserver` lines of a resolv.conf file, on port 53.
+fn resolv_conf(path: &str) -> Result<Vec<SocketAddr>, CorefileError> {
+    let data = std::fs::read(path)
+        .map_err(|e| CorefileError::plain(format!("not an IP address or file: {path:?}: {e}")))?;
+    let (config, _) = hickory_resolver::system_conf::parse_resolv_conf(data)
+        .map_err(|e| CorefileError::plain(format!("{path}: {e}")))?;
+    Ok(config
+        .name_servers()
+        .iter()
+        .map(|server| SocketAddr::new(server.ip, 53))
+        .collect())
+}

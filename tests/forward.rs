@@ -1,0 +1,384 @@
+//! forward against stub upstreams on loopback: relaying, transports,
+//! truncation, bad replies, timeouts, failover, max_concurrent, health
+//! checks, except, next, and the ExternalName chase through the server.
+
+mod support;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use clusterdns::diff::{Transport, exchange};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{DNSClass, RData, RecordType};
+use support::dns::{addresses, query, query_class, tcp, udp, with_edns};
+use support::process::Clusterdns;
+use support::upstream::{Mode, Stub};
+use support::{free_port, http_get};
+
+fn forwarding(stub: &Stub, options: &str) -> Clusterdns {
+    Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n forward . {} {{\n  {options}\n }}\n}}\n",
+        stub.addr
+    ))
+}
+
+fn expected_a(name: &str) -> IpAddr {
+    let stub_reply = support::upstream::answer(&query(name, RecordType::A), 300);
+    match &stub_reply.answers[0].data {
+        RData::A(a) => IpAddr::V4(a.0),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn relays_the_answer_unchanged_under_a_fresh_id() {
+    let stub = Stub::start(Mode::Answer);
+    let server = forwarding(&stub, "");
+    let msg = query("www.example.org.", RecordType::A);
+    let reply = udp(server.addr(), &msg);
+    assert_eq!(
+        reply.metadata.id, msg.metadata.id,
+        "the client's ID is put back"
+    );
+    assert_eq!(addresses(&reply), vec![expected_a("www.example.org.")]);
+    assert_eq!(reply.answers[0].ttl, 300, "TTLs untouched");
+    assert!(reply.metadata.recursion_available, "upstream flags kept");
+    assert!(!reply.metadata.authoritative);
+    assert!(
+        !stub.ids.lock().unwrap().contains(&msg.metadata.id),
+        "upstream saw a fresh ID"
+    );
+    let nx = udp(server.addr(), &query("nxname.example.org.", RecordType::A));
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(nx.authorities.len(), 1);
+}
+
+#[test]
+fn the_client_transport_is_kept_and_force_tcp_wins() {
+    let stub = Stub::start(Mode::Answer);
+    let server = forwarding(&stub, "");
+    tcp(server.addr(), &query("a.example.org.", RecordType::A));
+    assert_eq!(
+        stub.tcp_queries.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "TCP client, TCP upstream"
+    );
+    let forced = forwarding(&stub, "force_tcp\n  prefer_udp");
+    udp(forced.addr(), &query("b.example.org.", RecordType::A));
+    assert_eq!(
+        stub.tcp_queries.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "force_tcp wins over prefer_udp"
+    );
+}
+
+#[test]
+fn truncated_replies_pass_through_and_prefer_udp_retries_over_tcp() {
+    let stub = Stub::start(Mode::TruncateUdp);
+    let plain = forwarding(&stub, "");
+    let reply = udp(plain.addr(), &query("t.example.org.", RecordType::A));
+    assert!(reply.metadata.truncation, "TC goes back to the client");
+    let prefer = forwarding(&stub, "prefer_udp");
+    let over_tcp = tcp(prefer.addr(), &query("t.example.org.", RecordType::A));
+    assert!(!over_tcp.metadata.truncation);
+    let retried = udp(prefer.addr(), &query("t2.example.org.", RecordType::A));
+    assert!(!retried.metadata.truncation, "prefer_udp retried over TCP");
+    assert_eq!(addresses(&retried), vec![expected_a("t2.example.org.")]);
+}
+
+#[test]
+fn an_upstream_reply_larger_than_the_client_buffer_becomes_an_empty_tc_reply() {
+    let stub = Stub::start(Mode::Big);
+    let server = forwarding(&stub, "");
+    let small = udp(server.addr(), &query("big.example.org.", RecordType::A));
+    assert!(small.metadata.truncation);
+    assert!(small.answers.is_empty(), "header only, TC set");
+    let large = udp(
+        server.addr(),
+        &with_edns(query("big.example.org.", RecordType::A), 4096, false),
+    );
+    assert_eq!(large.answers.len(), 40);
+}
+
+#[test]
+fn replies_with_a_wrong_id_are_dropped_and_a_wrong_question_is_formerr() {
+    let stub = Stub::start(Mode::WrongIdFirst);
+    let server = forwarding(&stub, "");
+    let reply = udp(server.addr(), &query("id.example.org.", RecordType::A));
+    assert_eq!(
+        addresses(&reply),
+        vec![expected_a("id.example.org.")],
+        "the matching reply after a wrong one"
+    );
+    stub.set_mode(Mode::WrongQuestion);
+    let over_tcp = tcp(server.addr(), &query("q.example.org.", RecordType::A));
+    assert_eq!(over_tcp.metadata.response_code, ResponseCode::FormErr);
+}
+
+#[test]
+fn a_silent_upstream_gives_servfail_within_the_budget_and_logs_the_error() {
+    let stub = Stub::start(Mode::Silent);
+    let server = forwarding(&stub, "");
+    let started = Instant::now();
+    let reply = exchange(
+        server.addr(),
+        &query("quiet.example.org.", RecordType::A),
+        Transport::Udp,
+        Duration::from_secs(8),
+    )
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    assert!(
+        took >= Duration::from_millis(3500) && took <= Duration::from_millis(5600),
+        "two 2s tries: {took:?}"
+    );
+    let line =
+        server.wait_for_line("[ERROR] plugin/errors: 2 quiet.example.org. A: read udp 127.0.0.1:");
+    assert!(
+        line.ends_with(&format!("->{}: i/o timeout", stub.addr)),
+        "{line}"
+    );
+}
+
+#[test]
+fn failover_tries_the_next_upstream_on_listed_rcodes() {
+    let bad = Stub::start(Mode::Rcode(2));
+    let good = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n  failover SERVFAIL\n }}\n}}\n",
+        bad.addr, good.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    let reply = udp(server.addr(), &query("f.example.org.", RecordType::A));
+    assert_eq!(addresses(&reply), vec![expected_a("f.example.org.")]);
+    let without = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n }}\n}}\n",
+        bad.addr, good.addr
+    ));
+    let reply = udp(without.addr(), &query("f.example.org.", RecordType::A));
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "without failover the SERVFAIL is relayed"
+    );
+}
+
+#[test]
+fn max_concurrent_refuses_the_excess_at_once() {
+    let stub = Stub::start(Mode::Slow(Duration::from_millis(1500)));
+    let metrics = free_port();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n forward . {} {{\n  max_concurrent 2\n }}\n}}\n",
+        stub.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    let addr = server.addr();
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let reply = exchange(
+                    addr,
+                    &query(&format!("c{i}.example.org."), RecordType::A),
+                    Transport::Udp,
+                    Duration::from_secs(6),
+                )
+                .unwrap();
+                (reply.metadata.response_code, started.elapsed())
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let refused: Vec<_> = results
+        .iter()
+        .filter(|(rcode, _)| *rcode == ResponseCode::Refused)
+        .collect();
+    assert!(refused.len() >= 3, "{results:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(_, took)| *took < Duration::from_millis(500)),
+        "refused at once: {results:?}"
+    );
+    let (_, body) = http_get(metrics, "/metrics").unwrap();
+    let rejects = body
+        .lines()
+        .find_map(|l| l.strip_prefix("coredns_forward_max_concurrent_rejects_total "))
+        .unwrap();
+    assert!(rejects.parse::<u32>().unwrap() >= 3);
+}
+
+#[test]
+fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
+    let dead = Stub::start(Mode::Silent);
+    let live = Stub::start(Mode::Answer);
+    let metrics = free_port();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n forward . {} {} {{\n  policy sequential\n  health_check 100ms\n  max_fails 2\n }}\n}}\n",
+        dead.addr, live.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    // The first query waits on the dead one, then gets the live answer.
+    let first = exchange(
+        server.addr(),
+        &query("h1.example.org.", RecordType::A),
+        Transport::Udp,
+        Duration::from_secs(8),
+    )
+    .unwrap();
+    assert_eq!(addresses(&first), vec![expected_a("h1.example.org.")]);
+    std::thread::sleep(Duration::from_millis(3500));
+    let started = Instant::now();
+    let later = udp(server.addr(), &query("h2.example.org.", RecordType::A));
+    assert_eq!(addresses(&later), vec![expected_a("h2.example.org.")]);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the dead upstream is skipped once marked down"
+    );
+    let (_, body) = http_get(metrics, "/metrics").unwrap();
+    let failures = format!(
+        "coredns_proxy_healthcheck_failures_total{{proxy_name=\"forward\",to=\"{}\"}} ",
+        dead.addr
+    );
+    let count: u32 = body
+        .lines()
+        .find_map(|l| l.strip_prefix(&failures))
+        .expect("health check failures counted")
+        .parse()
+        .unwrap();
+    assert!(count >= 3, "{count}");
+}
+
+#[test]
+fn except_names_and_non_matching_names_go_to_the_next_plugin() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward example.org {} {{\n  except internal.example.org\n }}\n whoami\n}}\n",
+        stub.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    assert_eq!(
+        addresses(&udp(server.addr(), &query("a.example.org.", RecordType::A))).len(),
+        1
+    );
+    let excepted = udp(
+        server.addr(),
+        &query("x.internal.example.org.", RecordType::A),
+    );
+    assert!(
+        excepted.metadata.authoritative && excepted.answers.is_empty(),
+        "whoami answered"
+    );
+    let outside = udp(server.addr(), &query("example.net.", RecordType::A));
+    assert!(outside.metadata.authoritative, "whoami answered");
+    assert_eq!(stub.queries(), 1);
+}
+
+#[test]
+fn next_hands_listed_rcodes_to_the_following_forward() {
+    let first = Stub::start(Mode::Rcode(3));
+    let second = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  next NXDOMAIN\n }}\n forward . {}\n}}\n",
+        first.addr, second.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    let reply = udp(server.addr(), &query("n.example.org.", RecordType::A));
+    assert_eq!(addresses(&reply), vec![expected_a("n.example.org.")]);
+    assert_eq!((first.queries(), second.queries()), (1, 1));
+}
+
+#[test]
+fn chaos_class_queries_are_forwarded_when_forward_is_loaded() {
+    let stub = Stub::start(Mode::Answer);
+    let server = forwarding(&stub, "");
+    let reply = udp(
+        server.addr(),
+        &query_class("version.bind.", RecordType::TXT, DNSClass::CH),
+    );
+    assert_ne!(reply.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(stub.queries(), 1);
+}
+
+#[test]
+fn an_external_name_is_resolved_through_the_whole_server() {
+    // V36: ExternalName to a name outside the zone; the upstream's TC is copied.
+    let stub = Stub::start(Mode::Answer);
+    let snapshot = format!(
+        "{}/tests/fixtures/f1-snapshot.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    let reply = udp(
+        server.addr(),
+        &query("external.testns.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(reply.metadata.authoritative);
+    assert!(
+        matches!(&reply.answers[0].data, RData::CNAME(c) if c.0.to_ascii() == "ext.interwebs.test.")
+    );
+    assert_eq!(addresses(&reply), vec![expected_a("ext.interwebs.test.")]);
+    assert_eq!(reply.answers[1].ttl, 300, "upstream TTL");
+    stub.set_mode(Mode::TruncateUdp);
+    let truncated = udp(
+        server.addr(),
+        &query("external.testns.svc.cluster.local.", RecordType::A),
+    );
+    assert!(truncated.metadata.truncation, "TC from the upstream lookup");
+    stub.set_mode(Mode::Rcode(3));
+    let nx = udp(
+        server.addr(),
+        &query("external.testns.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(
+        nx.metadata.response_code,
+        ResponseCode::NoError,
+        "the upstream rcode is dropped"
+    );
+    assert_eq!(nx.answers.len(), 1, "CNAME alone");
+}
+
+#[test]
+fn resolv_conf_targets_and_bad_targets_at_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "search example.org\nnameserver 127.0.0.53\nnameserver ::1\noptions ndots:5\n",
+    )
+    .unwrap();
+    let good = dir.path().join("good");
+    std::fs::write(
+        &good,
+        format!(".:1 {{\n forward . {}\n}}\n", resolv.display()),
+    )
+    .unwrap();
+    let check = |file: &std::path::Path| {
+        std::process::Command::new(support::process::binary())
+            .arg("-conf")
+            .arg(file)
+            .arg("-check")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(check(&good).status.code(), Some(0));
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, ".:1 {\n forward . not-an-ip\n}\n").unwrap();
+    let output = check(&bad);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "plugin/forward: not an IP address or file: \"not-an-ip\""
+    );
+    let _ = Message::new(
+        0,
+        hickory_proto::op::MessageType::Query,
+        hickory_proto::op::OpCode::Query,
+    );
+}

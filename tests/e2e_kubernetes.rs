@@ -493,3 +493,15 @@ fn answers_follow_creates_updates_and_deletes() {
         || is_nxdomain(&ask(ours.addr(), &apex, RecordType::A)).then_some(()),
     );
 }
+
+/// The seed cluster's Corefile shape: cache, loadbalance, loop and forward
+/// around kubernetes, with a stub upstream on loopback in place of 8.8.8.8.
+#[test]
+fn answers_match_coredns_with_the_seed_corefile() {
+    let stub = support::upstream::Stub::start(support::upstream::Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig KUBECONFIG\n  pods insecure\n  fallthrough in-addr.arpa ip6.arpa\n  ttl 30\n }}\n forward . {}\n cache 30\n loop\n loadbalance\n}}\n",
+        stub.addr
+    );
+    differential(&corefile, false);
+}

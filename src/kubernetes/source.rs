@@ -16,6 +16,8 @@ use super::store::Store;
 /// The store, the published index, and the wake-up for the publisher.
 pub struct Shared {
     pub index: ArcSwap<Index>,
+    /// Bumped on every publish: caches compare it to drop stale cluster answers.
+    generation: std::sync::atomic::AtomicU64,
     store: Mutex<Store>,
     dirty: Notify,
 }
@@ -25,6 +27,7 @@ impl Shared {
         let index = store.index();
         Arc::new(Shared {
             index: ArcSwap::from_pointee(index),
+            generation: Default::default(),
             store: Mutex::new(store),
             dirty: Notify::new(),
         })
@@ -50,6 +53,13 @@ impl Shared {
     pub fn publish(&self) {
         let index = self.store.lock().expect("store lock").index();
         self.index.store(Arc::new(index));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Changes whenever a new index is published.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs forever: publishes after each batch of changes.

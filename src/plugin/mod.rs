@@ -10,11 +10,14 @@
 //! spawned and no future boxed. Only a plugin that must wait (forward) returns
 //! `Flow::Pending`, a `'static` future the listener spawns.
 
+pub mod cache;
 pub mod errors;
 pub mod forward;
 pub mod health;
 pub mod kubernetes;
+pub mod loadbalance;
 pub mod log;
+pub mod loop_detect;
 pub mod prometheus;
 pub mod ready;
 pub mod registry;

@@ -21,7 +21,10 @@ pub const ORDER: &[&str] = &[
     "prometheus",
     "errors",
     "log",
+    "loadbalance",
+    "cache",
     "kubernetes",
+    "loop",
     "forward",
     "whoami",
 ];
@@ -54,6 +57,8 @@ pub struct BlockContext<'a> {
     pub zones: &'a [String],
     /// The `server` labels of the listeners this block is served on.
     pub servers: &'a [Arc<str>],
+    /// The port of the block's first key.
+    pub first_port: u16,
 }
 
 /// The plugins of one block in chain order, plus the non-chain settings.
@@ -89,6 +94,7 @@ pub fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError>
 /// Runs every directive's setup for one block, in the fixed order.
 pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError> {
     let mut chain: Vec<Arc<dyn Plugin>> = Vec::new();
+    let cluster: super::cache::ClusterLink = Default::default();
     let mut extras = BlockExtras {
         bind: bind_addresses(ctx.block)?,
         ..Default::default()
@@ -114,6 +120,22 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 };
                 let plugin =
                     super::kubernetes::setup(&mut d, ctx.zones, local_ips).map_err(wrap)?;
+                chain.push(Arc::new(plugin));
+            }
+            "loadbalance" => chain.push(Arc::new(super::loadbalance::setup(&mut d).map_err(wrap)?)),
+            "loop" => {
+                let zone = ctx.zones.first().map(String::as_str).unwrap_or(".");
+                let plugin = super::loop_detect::setup(
+                    &mut d,
+                    zone,
+                    ctx.first_port,
+                    extras.bind.first().copied(),
+                );
+                chain.push(Arc::new(plugin.map_err(wrap)?));
+            }
+            "cache" => {
+                let plugin = super::cache::setup(&mut d, ctx.zones, ctx.servers, cluster.clone())
+                    .map_err(wrap)?;
                 chain.push(Arc::new(plugin));
             }
             "forward" => {

@@ -100,6 +100,7 @@ impl Builder {
             block,
             zones: &zones,
             servers: &servers,
+            first_port: addresses.first().map(|a| a.port).unwrap_or(dns_port),
         })?;
         let chain = Chain::new(plugins.chain);
         let block_zones: Arc<[String]> = zones.clone().into();

@@ -48,8 +48,8 @@ impl Stub {
     }
 
     pub fn start_with_ttl(mode: Mode, ttl: u32) -> Stub {
-        let port = super::free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let (udp, tcp) = bind_pair();
+        let addr = udp.local_addr().unwrap();
         let stub = Stub {
             addr,
             mode: Arc::new(Mutex::new(mode)),
@@ -58,8 +58,6 @@ impl Stub {
             ids: Arc::new(Mutex::new(Vec::new())),
             ttl,
         };
-        let udp = UdpSocket::bind(addr).expect("stub udp");
-        let tcp = TcpListener::bind(addr).expect("stub tcp");
         let (mode, count, ids) = (
             stub.mode.clone(),
             stub.udp_queries.clone(),
@@ -86,6 +84,17 @@ impl Stub {
 
     pub fn queries(&self) -> usize {
         self.udp_queries.load(Ordering::SeqCst) + self.tcp_queries.load(Ordering::SeqCst)
+    }
+}
+
+/// A UDP socket and a TCP listener on the same free port, bound at once so
+/// no other socket can take the port in between.
+fn bind_pair() -> (UdpSocket, TcpListener) {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("stub udp");
+        if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()) {
+            return (udp, tcp);
+        }
     }
 }
 

@@ -94,6 +94,11 @@ impl Kubernetes {
         &self.shared
     }
 
+    /// The zones this plugin answers.
+    pub fn zones(&self) -> &[String] {
+        &self.settings.zones
+    }
+
     fn falls_through(&self, lower: &str) -> bool {
         self.fallthrough
             .as_ref()

@@ -69,8 +69,12 @@ pub fn typify(reply: Option<&Message>) -> ReplyType {
         return ReplyType::Meta;
     }
     let rcode = m.metadata.response_code;
-    if !m.answers.is_empty() && rcode == ResponseCode::NoError {
-        return ReplyType::NoError;
+    if !m.answers.is_empty() {
+        match rcode {
+            ResponseCode::NoError => return ReplyType::NoError,
+            ResponseCode::NXDomain => return ReplyType::OtherError,
+            _ => {}
+        }
     }
     let soa = m
         .authorities
@@ -83,7 +87,7 @@ pub fn typify(reply: Option<&Message>) -> ReplyType {
         .count();
     match rcode {
         ResponseCode::NoError if soa => ReplyType::NoData,
-        ResponseCode::NXDomain if soa => ReplyType::NameError,
+        ResponseCode::NXDomain => ReplyType::NameError,
         ResponseCode::ServFail | ResponseCode::NotImp => ReplyType::ServerError,
         ResponseCode::NoError if ns > 0 => ReplyType::Delegation,
         ResponseCode::NoError => ReplyType::NoError,

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use hickory_proto::op::Message;
 
-pub use classify::{Class, classify, typify};
+pub use classify::{Class, ReplyType, classify, typify};
 use format::Format;
 
 use crate::corefile::{CorefileError, Dispenser};

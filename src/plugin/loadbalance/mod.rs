@@ -1,0 +1,82 @@
+//! loadbalance: shuffles A/AAAA records (and MX) in every section of a
+//! NOERROR reply, CNAMEs first, as CoreDNS's `round_robin` does.
+//!
+//! It sits above the cache, so cached replies are shuffled on every hit.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Record, RecordType};
+use rand::seq::SliceRandom;
+
+use crate::corefile::{CorefileError, Dispenser};
+use crate::plugin::{Flow, Next, Plugin};
+use crate::server::request::Request;
+
+pub struct LoadBalance;
+
+pub fn setup(d: &mut Dispenser) -> Result<LoadBalance, CorefileError> {
+    while d.next() {
+        let args = d.remaining_args();
+        match args.first().map(String::as_str) {
+            None | Some("round_robin") if args.len() <= 1 => {}
+            Some("weighted") => return Err(d.err("weighted load balancing is not supported")),
+            Some(other) => return Err(d.err(format!("unknown policy: {other}"))),
+            None => return Err(d.arg_err()),
+        }
+        if d.next_block() {
+            if d.val() != "prefer" {
+                return Err(d.unknown_property());
+            }
+            return Err(d.err("prefer is not supported"));
+        }
+    }
+    Ok(LoadBalance)
+}
+
+impl Plugin for LoadBalance {
+    fn name(&self) -> &'static str {
+        "loadbalance"
+    }
+
+    fn serve(&self, req: Request, next: Next) -> Flow {
+        next.serve(req).map(|mut exchange| {
+            let qtype = exchange.req.qtype();
+            if let Some(reply) = exchange.req.reply.as_mut()
+                && reply.msg.metadata.response_code == ResponseCode::NoError
+                && !matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+            {
+                for section in [
+                    &mut reply.msg.answers,
+                    &mut reply.msg.authorities,
+                    &mut reply.msg.additionals,
+                ] {
+                    round_robin(section);
+                }
+            }
+            exchange
+        })
+    }
+}
+
+/// `CNAMEs ++ others ++ shuffled A/AAAA ++ shuffled MX`.
+pub fn round_robin(records: &mut Vec<Record>) {
+    if records.len() < 2 {
+        return;
+    }
+    let mut rng = rand::rng();
+    let (mut cnames, mut addresses, mut mx, mut rest) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for record in records.drain(..) {
+        match record.record_type() {
+            RecordType::CNAME => cnames.push(record),
+            RecordType::A | RecordType::AAAA => addresses.push(record),
+            RecordType::MX => mx.push(record),
+            _ => rest.push(record),
+        }
+    }
+    addresses.shuffle(&mut rng);
+    mx.shuffle(&mut rng);
+    records.extend(cnames);
+    records.extend(rest);
+    records.extend(addresses);
+    records.extend(mx);
+}

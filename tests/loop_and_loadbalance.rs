@@ -1,0 +1,111 @@
+//! loop: the seed's failure mode (a server forwarding to itself) is fatal
+//! with CoreDNS's line; a normal upstream is not. loadbalance: answers are
+//! shuffled, CNAMEs first.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::{RData, RecordType};
+use support::dns::{query, udp, with_edns};
+use support::free_port;
+use support::process::Clusterdns;
+use support::upstream::{Mode, Stub};
+
+#[test]
+fn a_server_forwarding_to_itself_exits_with_the_loop_message() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let corefile = dir.path().join("Corefile");
+    std::fs::write(
+        &corefile,
+        format!(".:{port} {{\n bind 127.0.0.1\n loop\n forward . 127.0.0.1:{port}\n}}\n"),
+    )
+    .unwrap();
+    let mut server = Clusterdns::spawn(&corefile, &[], dir);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the loop was not detected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    std::thread::sleep(Duration::from_millis(100));
+    let line = server
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("[FATAL] plugin/loop: Loop (127.0.0.1:"))
+        .expect("fatal line");
+    let pattern = regex::Regex::new(&format!(
+        r#"^\[FATAL\] plugin/loop: Loop \(127\.0\.0\.1:\d+ -> 127\.0\.0\.1:{port}\) detected for zone "\.", see https://coredns\.io/plugins/loop#troubleshooting\. Query: "HINFO \d+\.\d+\."$"#
+    ))
+    .unwrap();
+    assert!(pattern.is_match(&line), "{line}");
+}
+
+#[test]
+fn a_real_upstream_is_not_a_loop() {
+    let stub = Stub::start(Mode::Answer);
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n loop\n forward . {}\n}}\n",
+        stub.addr
+    ));
+    std::thread::sleep(Duration::from_millis(1500));
+    let reply = udp(server.addr(), &query("www.example.org.", RecordType::A));
+    assert_eq!(reply.answers.len(), 1, "still serving");
+    assert!(
+        stub.queries() >= 2,
+        "the probe went upstream once, then the query"
+    );
+}
+
+#[test]
+fn loadbalance_shuffles_addresses_and_keeps_cnames_first() {
+    let stub = Stub::start(Mode::Big);
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n loadbalance\n forward . {}\n}}\n",
+        stub.addr
+    ));
+    let mut orders = BTreeSet::new();
+    for _ in 0..10 {
+        let reply = udp(
+            server.addr(),
+            &with_edns(query("lb.example.org.", RecordType::A), 4096, false),
+        );
+        let order: Vec<String> = reply.answers.iter().map(|r| r.data.to_string()).collect();
+        assert_eq!(order.len(), 40);
+        orders.insert(order);
+    }
+    assert!(
+        orders.len() > 5,
+        "orders vary: {} distinct of 10",
+        orders.len()
+    );
+
+    let snapshot = format!(
+        "{}/tests/fixtures/f1-snapshot.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let k8s = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n loadbalance\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n}}\n"
+    ));
+    for _ in 0..5 {
+        let reply = udp(
+            k8s.addr(),
+            &query(
+                "external-to-service.testns.svc.cluster.local.",
+                RecordType::A,
+            ),
+        );
+        assert!(
+            matches!(reply.answers[0].data, RData::CNAME(_)),
+            "CNAME first"
+        );
+    }
+}

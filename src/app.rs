@@ -75,9 +75,21 @@ pub fn parse_corefile(
     Ok(blocks)
 }
 
-/// Reads, parses and builds a configuration, opening nothing.
-pub fn load(source: &Source, dns_port: u16) -> Result<Instance, CorefileError> {
+/// Reads and parses a configuration; returns the blocks and their hash.
+pub fn parse_source(
+    source: &Source,
+    dns_port: u16,
+) -> Result<(Vec<ServerBlock>, String), CorefileError> {
     let text = source.read(dns_port)?;
     let blocks = parse_corefile(&text, &source.display_name(), dns_port)?;
-    build(&blocks, dns_port)
+    let hash = crate::plugin::reload::config_hash(&blocks);
+    Ok((blocks, hash))
+}
+
+/// Reads, parses and builds a configuration, opening nothing.
+pub fn load(source: &Source, dns_port: u16) -> Result<Instance, CorefileError> {
+    let (blocks, hash) = parse_source(source, dns_port)?;
+    let mut instance = build(&blocks, dns_port)?;
+    instance.hash = hash;
+    Ok(instance)
 }

@@ -9,6 +9,7 @@ pub mod corefile;
 pub mod diff;
 pub mod duration;
 pub mod kubernetes;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod plugin;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clusterdns::app::{self, Source};
+use clusterdns::lifecycle::Reloader;
 use clusterdns::logging;
 use clusterdns::server::Server;
 
@@ -48,10 +49,11 @@ fn main() -> ExitCode {
 
 async fn run(flags: cli::Flags, source: Source, instance: app::Instance) -> ExitCode {
     let zone_lines = instance.zone_lines.clone();
+    let (hash, period) = (instance.hash.clone(), instance.reload);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let mut server = match Server::start(instance, workers).await {
+    let server = match Server::start(instance, workers).await {
         Ok(server) => server,
         Err(error) => {
             eprintln!("{error}");
@@ -68,14 +70,18 @@ async fn run(flags: cli::Flags, source: Source, instance: app::Instance) -> Exit
         for line in &zone_lines {
             println!("{line}");
         }
+    }
+    let reloader = Reloader::new(server, source, flags.dns_port, hash, period);
+    if !flags.quiet {
         println!("{}", cli::version_lines());
     }
-    signals(&mut server, &source, flags.dns_port).await
+    tokio::spawn(reloader.clone().poll());
+    signals(&reloader).await
 }
 
 /// Waits for signals: SIGUSR1 reloads, SIGTERM shuts down with lameduck,
 /// SIGINT exits.
-async fn signals(server: &mut Server, source: &Source, dns_port: u16) -> ExitCode {
+async fn signals(reloader: &Reloader) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -83,28 +89,10 @@ async fn signals(server: &mut Server, source: &Source, dns_port: u16) -> ExitCod
     let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     loop {
         tokio::select! {
-            _ = term.recv() => return shutdown(server).await,
+            _ = term.recv() => return shutdown(&*reloader.server.lock().await).await,
             _ = interrupt.recv() => return ExitCode::SUCCESS,
             _ = hangup.recv() => {}
-            _ = usr1.recv() => reload(server, source, dns_port).await,
-        }
-    }
-}
-
-async fn reload(server: &mut Server, source: &Source, dns_port: u16) {
-    logging::level("INFO", "Reloading");
-    let applied = match app::load(source, dns_port) {
-        Ok(instance) => server.apply(instance).await.map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
-    match applied {
-        Ok(()) => logging::level("INFO", "Reloading complete"),
-        Err(error) => {
-            logging::level("ERROR", &format!("Restart failed: {error}"));
-            logging::error(
-                "reload",
-                &format!("Corefile changed but reload failed: {error}"),
-            );
+            _ = usr1.recv() => reloader.reload().await,
         }
     }
 }

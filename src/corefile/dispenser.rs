@@ -48,6 +48,18 @@ impl<'a> Dispenser<'a> {
         Ok(true)
     }
 
+    /// Parses the single occurrence of a once-per-block directive.
+    pub fn single<T>(
+        &mut self,
+        mut parse: impl FnMut(&mut Self) -> Result<T, CorefileError>,
+    ) -> Result<T, CorefileError> {
+        let mut value = None;
+        while self.next_once()? {
+            value = Some(parse(self)?);
+        }
+        value.ok_or_else(|| self.arg_err())
+    }
+
     /// Moves to the next token only if it is on the same line.
     pub fn next_arg(&mut self) -> bool {
         if self.cursor < 0 || self.cursor as usize + 1 >= self.tokens.len() {

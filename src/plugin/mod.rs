@@ -21,6 +21,7 @@ pub mod loop_detect;
 pub mod prometheus;
 pub mod ready;
 pub mod registry;
+pub mod reload;
 pub mod whoami;
 
 use std::future::Future;

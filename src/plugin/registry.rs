@@ -16,6 +16,7 @@ use crate::server::http::ReadySet;
 /// CoreDNS lists them.
 pub const ORDER: &[&str] = &[
     "bind",
+    "reload",
     "ready",
     "health",
     "prometheus",
@@ -48,6 +49,8 @@ pub struct BlockExtras {
     pub health: Option<super::health::HealthConfig>,
     pub ready: Option<super::ready::ReadyConfig>,
     pub metrics: Option<std::net::SocketAddr>,
+    /// The reload period, when the block has `reload`.
+    pub reload: Option<std::time::Duration>,
 }
 
 /// What the setup of one block needs to know about where it is served.
@@ -107,6 +110,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
         let wrap = |e: CorefileError| e.in_plugin(name);
         match *name {
             "bind" => {}
+            "reload" => extras.reload = Some(super::reload::setup(&mut d).map_err(wrap)?),
             "ready" => extras.ready = Some(super::ready::setup(&mut d).map_err(wrap)?),
             "health" => extras.health = Some(super::health::setup(&mut d).map_err(wrap)?),
             "prometheus" => extras.metrics = Some(super::prometheus::setup(&mut d).map_err(wrap)?),

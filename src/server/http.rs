@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use crate::plugin::Plugin;
 
@@ -44,8 +44,13 @@ impl HttpRoutes {
     }
 }
 
+/// How long a listener that is no longer configured keeps answering.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Shared {
     routes: ArcSwap<HttpRoutes>,
+    /// Serialises route changes (applies and the end of a linger).
+    changes: Mutex<Changes>,
     /// Plugins that said ready once (`monitor until-ready` never asks again).
     ready_once: Mutex<BTreeSet<String>>,
     /// Set on shutdown: `/ready` answers 503 `Shutting down`.
@@ -55,7 +60,8 @@ struct Shared {
 /// The process-wide HTTP listeners.
 pub struct HttpHub {
     shared: Arc<Shared>,
-    listeners: Mutex<HashMap<SocketAddr, JoinHandle<()>>>,
+    /// Each open listener and the sender that closes it gracefully.
+    listeners: Mutex<HashMap<SocketAddr, oneshot::Sender<()>>>,
 }
 
 impl Default for HttpHub {
@@ -63,6 +69,7 @@ impl Default for HttpHub {
         HttpHub {
             shared: Arc::new(Shared {
                 routes: ArcSwap::from_pointee(HttpRoutes::default()),
+                changes: Mutex::new(Changes::default()),
                 ready_once: Mutex::new(BTreeSet::new()),
                 shutting_down: Default::default(),
             }),
@@ -92,26 +99,51 @@ impl HttpHub {
         Ok(bound)
     }
 
-    /// Serves `routes`: starts the listeners bound by `bind_new`, swaps the
-    /// routes, then closes listeners no longer needed.
+    /// Serves `routes`: starts the listeners bound by `bind_new` and swaps
+    /// the routes. Listeners no longer configured linger for a second, still
+    /// answering what they answered, then close gracefully, so a probe of
+    /// the old port never fails mid-swap.
     pub fn apply(&self, routes: HttpRoutes, bound: Vec<(SocketAddr, tokio::net::TcpListener)>) {
         let keep = routes.addresses();
-        self.shared.routes.store(Arc::new(routes));
-        self.shared.ready_once.lock().expect("ready lock").clear();
         let mut listeners = self.listeners.lock().expect("hub lock");
-        for (address, listener) in bound {
-            listeners.insert(
-                address,
-                tokio::spawn(serve(listener, address, self.shared.clone())),
-            );
+        {
+            let mut changes = self.shared.changes.lock().expect("changes lock");
+            changes.wanted = keep.clone();
+            let previous = self.shared.routes.load_full();
+            let lingering: BTreeSet<SocketAddr> = changes
+                .lingering
+                .keys()
+                .copied()
+                .chain(listeners.keys().copied())
+                .collect();
+            self.shared
+                .routes
+                .store(Arc::new(merge(routes, &previous, &lingering)));
         }
-        listeners.retain(|address, task| {
-            let needed = keep.contains(address);
-            if !needed {
-                task.abort();
+        self.shared.ready_once.lock().expect("ready lock").clear();
+        for (address, listener) in bound {
+            let (close, closed) = oneshot::channel();
+            tokio::spawn(serve(listener, address, self.shared.clone(), closed));
+            listeners.insert(address, close);
+        }
+        let closing: Vec<SocketAddr> = listeners
+            .keys()
+            .filter(|a| !keep.contains(a))
+            .copied()
+            .collect();
+        for address in closing {
+            if let Some(close) = listeners.remove(&address) {
+                *self
+                    .shared
+                    .changes
+                    .lock()
+                    .expect("changes lock")
+                    .lingering
+                    .entry(address)
+                    .or_default() += 1;
+                tokio::spawn(linger(address, close, self.shared.clone()));
             }
-            needed
-        });
+        }
     }
 
     /// `/ready` answers 503 from now on (first step of a SIGTERM shutdown).
@@ -132,12 +164,58 @@ impl HttpHub {
     }
 }
 
+/// Route bookkeeping for lingering listeners.
+#[derive(Default)]
+struct Changes {
+    /// The addresses the current configuration wants.
+    wanted: BTreeSet<SocketAddr>,
+    /// Addresses with listeners still lingering, and how many.
+    lingering: HashMap<SocketAddr, usize>,
+}
+
+/// The new routes plus the previous routes of addresses still open.
+fn merge(mut routes: HttpRoutes, previous: &HttpRoutes, open: &BTreeSet<SocketAddr>) -> HttpRoutes {
+    let keep = routes.addresses();
+    let old = |a: &&SocketAddr| open.contains(a) && !keep.contains(a);
+    routes.health.extend(previous.health.iter().filter(old));
+    routes.metrics.extend(previous.metrics.iter().filter(old));
+    for (address, set) in previous.ready.iter().filter(|(a, _)| old(a)) {
+        routes.ready.insert(*address, set.clone());
+    }
+    routes
+}
+
+/// Keeps a listener that is no longer configured answering for `LINGER`,
+/// then closes it gracefully and drops its routes (unless wanted again).
+async fn linger(address: SocketAddr, close: oneshot::Sender<()>, shared: Arc<Shared>) {
+    tokio::time::sleep(LINGER).await;
+    let _ = close.send(());
+    let mut changes = shared.changes.lock().expect("changes lock");
+    let remaining = changes.lingering.get_mut(&address).map(|n| {
+        *n -= 1;
+        *n
+    });
+    if remaining == Some(0) {
+        changes.lingering.remove(&address);
+    }
+    if remaining.unwrap_or(0) > 0 || changes.wanted.contains(&address) {
+        return;
+    }
+    let mut pruned = (*shared.routes.load_full()).clone();
+    pruned.health.remove(&address);
+    pruned.metrics.remove(&address);
+    pruned.ready.remove(&address);
+    shared.routes.store(Arc::new(pruned));
+}
+
 fn bind_reuse(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match address {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
+    // A port configured again while its old listener lingers binds beside it.
+    socket.set_reuseport(true)?;
     socket.bind(address)?;
     socket.listen(1024)
 }
@@ -148,11 +226,22 @@ struct Endpoint {
     shared: Arc<Shared>,
 }
 
-async fn serve(listener: tokio::net::TcpListener, address: SocketAddr, shared: Arc<Shared>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    closed: oneshot::Receiver<()>,
+) {
     let app = Router::new()
         .fallback(route)
         .with_state(Endpoint { address, shared });
-    if let Err(error) = axum::serve(listener, app).await {
+    let shutdown = async move {
+        let _ = closed.await;
+    };
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         crate::logging::level("ERROR", &format!("http listener {address}: {error}"));
     }
 }

@@ -39,6 +39,10 @@ pub struct Instance {
     pub listeners: BTreeMap<ListenKey, Arc<Routes>>,
     pub http: HttpRoutes,
     pub lameduck: Duration,
+    /// The reload period, when some block has `reload`.
+    pub reload: Option<Duration>,
+    /// The SHA-512 of the parsed configuration (set by the loader).
+    pub hash: String,
     /// The startup lines, one per zone (`.:53`, `example.org.:53 on 127.0.0.1`).
     pub zone_lines: Vec<String>,
 }
@@ -58,6 +62,7 @@ struct Builder {
     labels: HashMap<ListenKey, Arc<str>>,
     http: HttpRoutes,
     lameduck: Duration,
+    reload: Option<Duration>,
     zone_lines: BTreeSet<String>,
 }
 
@@ -108,6 +113,7 @@ impl Builder {
             self.place(key, zone, &chain, &block_zones)?;
         }
         self.add_http(&plugins.extras, &chain);
+        self.reload = self.reload.or(plugins.extras.reload);
         Ok(())
     }
 
@@ -184,6 +190,8 @@ impl Builder {
             listeners,
             http: self.http,
             lameduck: self.lameduck,
+            reload: self.reload,
+            hash: String::new(),
             zone_lines: self.zone_lines.into_iter().collect(),
         }
     }

@@ -37,11 +37,7 @@ pub struct Options {
 const DEFAULT_CAPACITY: usize = 10_000;
 
 pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
-    let mut options = None;
-    while d.next_once()? {
-        options = Some(parse_stanza(d, block_zones)?);
-    }
-    options.ok_or_else(|| d.arg_err())
+    d.single(|d| parse_stanza(d, block_zones))
 }
 
 fn parse_stanza(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {

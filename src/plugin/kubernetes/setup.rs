@@ -43,11 +43,7 @@ pub struct Options {
 
 /// Parses the directive. `block_zones` are the server block's zones.
 pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
-    let mut options = None;
-    while d.next_once()? {
-        options = Some(parse_stanza(d, block_zones)?);
-    }
-    options.ok_or_else(|| d.arg_err())
+    d.single(|d| parse_stanza(d, block_zones))
 }
 
 fn parse_stanza(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {

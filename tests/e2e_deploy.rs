@@ -1,0 +1,110 @@
+//! deploy/ against the real apiserver: the manifests pass server-side
+//! validation, and the ServiceAccount's RBAC covers every list and watch the
+//! server makes (the kubernetes plugin syncs with its token). Without the
+//! binding, the server stays not-ready and says why.
+
+mod support;
+
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::dns::{addresses, query, udp};
+use support::peers::{cluster, eventually, kubeconfig_text};
+use support::process::Clusterdns;
+use support::{free_port, http_get};
+
+fn manifests() -> String {
+    format!("{}/deploy", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_manifests_pass_server_side_validation() {
+    let cluster = cluster();
+    let output = cluster.kubectl(&["apply", "-k", &manifests(), "--dry-run=server"]);
+    for object in [
+        "serviceaccount/coredns",
+        "clusterrole.rbac.authorization.k8s.io/system:coredns",
+        "clusterrolebinding.rbac.authorization.k8s.io/system:coredns",
+        "configmap/coredns",
+        "service/kube-dns",
+        "deployment.apps/coredns",
+        "poddisruptionbudget.policy/coredns",
+    ] {
+        assert!(output.contains(object), "{object} missing from:\n{output}");
+    }
+}
+
+/// A kubeconfig carrying a fresh token of `account` in kube-system.
+fn kubeconfig_for(account: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let cluster = cluster();
+    let token = cluster.kubectl(&["create", "token", account, "-n", "kube-system"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, kubeconfig_text(cluster.api_port, token.trim())).unwrap();
+    (dir, path)
+}
+
+fn corefile(kubeconfig: &std::path::Path, ready: u16) -> String {
+    format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:{ready}\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods verified\n  startup_timeout 2s\n }}\n}}\n",
+        kubeconfig.display()
+    )
+}
+
+#[test]
+fn the_service_account_rbac_covers_every_watch() {
+    let cluster = cluster();
+    for file in [
+        "serviceaccount.yaml",
+        "clusterrole.yaml",
+        "clusterrolebinding.yaml",
+    ] {
+        cluster.kubectl(&["apply", "-f", &format!("{}/{file}", manifests())]);
+    }
+    let (_dir, kubeconfig) = kubeconfig_for("coredns");
+    let ready = free_port();
+    let server = Clusterdns::start(&corefile(&kubeconfig, ready));
+    eventually(
+        Duration::from_secs(20),
+        "ready with the ServiceAccount token",
+        || http_get(ready, "/ready").and_then(|(status, _)| (status == 200).then_some(())),
+    );
+    let reply = udp(
+        server.addr(),
+        &query("kubernetes.default.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(
+        addresses(&reply),
+        vec!["10.32.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(
+        !server.lines().iter().any(|l| l.contains("forbidden")),
+        "{:?}",
+        server.lines()
+    );
+}
+
+#[test]
+fn without_rbac_the_server_is_not_ready_and_logs_forbidden() {
+    let cluster = cluster();
+    cluster.kubectl(&["create", "serviceaccount", "unbound", "-n", "kube-system"]);
+    let (_dir, kubeconfig) = kubeconfig_for("unbound");
+    let ready = free_port();
+    let server = Clusterdns::start(&corefile(&kubeconfig, ready));
+    let line = server.wait_for_line("forbidden");
+    assert!(
+        line.starts_with("[ERROR] plugin/kubernetes: watch "),
+        "{line}"
+    );
+    assert_eq!(http_get(ready, "/ready").map(|r| r.0), Some(503));
+    let reply = udp(
+        server.addr(),
+        &query("missing.default.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "unsynced: no NXDOMAIN"
+    );
+}

@@ -174,7 +174,7 @@ fn snapshot_with_cache(option: &str) -> (Clusterdns, tempfile::TempDir, std::pat
     let file = dir.path().join("snapshot.yaml");
     std::fs::write(&file, SERVICE.replace("NAME", "old")).unwrap();
     let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n cache 30 {{\n  {option}\n }}\n kubernetes cluster.local {{\n  snapshot {}\n }}\n}}\n",
+        ".:PORT {{\n bind 127.0.0.1\n cache 30 {{\n  {option}\n }}\n kubernetes cluster.local {{\n  snapshot {}\n  ttl 30\n }}\n}}\n",
         file.display()
     );
     (Clusterdns::start(&corefile), dir, file)

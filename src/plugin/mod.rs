@@ -10,6 +10,7 @@
 //! spawned and no future boxed. Only a plugin that must wait (forward) returns
 //! `Flow::Pending`, a `'static` future the listener spawns.
 
+pub mod autopath;
 pub mod cache;
 pub mod errors;
 pub mod forward;

@@ -23,6 +23,7 @@ pub const ORDER: &[&str] = &[
     "errors",
     "log",
     "loadbalance",
+    "autopath",
     "cache",
     "kubernetes",
     "loop",
@@ -98,6 +99,8 @@ pub fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError>
 pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError> {
     let mut chain: Vec<Arc<dyn Plugin>> = Vec::new();
     let cluster: super::cache::ClusterLink = Default::default();
+    let mut autopath: Option<Arc<super::autopath::AutoPath>> = None;
+    let mut pods_verified = false;
     let mut extras = BlockExtras {
         bind: bind_addresses(ctx.block)?,
         ..Default::default()
@@ -124,6 +127,8 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 };
                 let plugin =
                     super::kubernetes::setup(&mut d, ctx.zones, local_ips).map_err(wrap)?;
+                let _ = cluster.set((plugin.shared().clone(), plugin.zones().to_vec()));
+                pods_verified = plugin.pods_verified();
                 chain.push(Arc::new(plugin));
             }
             "loadbalance" => chain.push(Arc::new(super::loadbalance::setup(&mut d).map_err(wrap)?)),
@@ -136,6 +141,14 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                     extras.bind.first().copied(),
                 );
                 chain.push(Arc::new(plugin.map_err(wrap)?));
+            }
+            "autopath" => {
+                let plugin =
+                    super::autopath::setup(&mut d, ctx.zones, ctx.servers, cluster.clone())
+                        .map_err(wrap)?;
+                let plugin = Arc::new(plugin);
+                autopath = Some(plugin.clone());
+                chain.push(plugin);
             }
             "cache" => {
                 let plugin = super::cache::setup(&mut d, ctx.zones, ctx.servers, cluster.clone())
@@ -156,6 +169,9 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),
         }
+    }
+    if let Some(autopath) = &autopath {
+        autopath.check_kubernetes(pods_verified);
     }
     if extras.metrics.is_some() {
         // prometheus is first in the chain; CoreDNS 1.14.7 labels every

@@ -94,6 +94,11 @@ impl Kubernetes {
         &self.shared
     }
 
+    /// Whether the pod index is kept (`pods verified`).
+    pub fn pods_verified(&self) -> bool {
+        self.settings.pods == lookup::PodMode::Verified
+    }
+
     /// The zones this plugin answers.
     pub fn zones(&self) -> &[String] {
         &self.settings.zones

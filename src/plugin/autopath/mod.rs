@@ -98,11 +98,7 @@ fn resolv_search(path: &str) -> Result<Vec<String>, String> {
     let data = std::fs::read(path).map_err(|e| format!("failed to parse {path:?}: {e}"))?;
     let (config, _) =
         hickory_resolver::system_conf::parse_resolv_conf(data).map_err(|e| e.to_string())?;
-    Ok(config
-        .search()
-        .iter()
-        .map(|name| lower_fqdn(name))
-        .collect())
+    Ok(config.search().iter().map(lower_fqdn).collect())
 }
 
 fn fqdn(text: &str) -> String {

@@ -1,0 +1,462 @@
+//! Side-by-side benchmark: clusterdns, CoreDNS 1.14.7 and knotd on the same
+//! records, one after another in the same run (only ratios count on a
+//! shared 2-core machine). Each server is pinned to CPU 0 and dnsperf to
+//! CPU 1; no `log` plugin. For each mix it reports saturation QPS, p50/p99
+//! latency at half of clusterdns's saturation rate, server CPU time per
+//! query at a fixed offered load (from /proc/PID/stat), and RSS.
+//!
+//! Mixes: (a) cluster names: A/AAAA/SRV/PTR plus NXDOMAIN search-path misses;
+//! (b) forwarded names served from cache; (c) uncached forwarded names to a
+//! local knotd upstream. All traffic is on 127.0.0.1; every run is bounded.
+//!
+//! Run with `bench/run` (which installs dnsperf and knotd and builds the
+//! peers); the table goes to `bench/results/`.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::free_port;
+use support::peers::{PeerBins, cluster, eventually};
+
+const SATURATION_SECONDS: u32 = 6;
+const FIXED_SECONDS: u32 = 8;
+const FIXED_QPS: u32 = 20_000;
+
+struct Server {
+    name: &'static str,
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pinned(program: &Path) -> Command {
+    let mut command = Command::new("taskset");
+    command
+        .arg("-c")
+        .arg("0")
+        .arg(program)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn wait_listening(port: u16) {
+    eventually(Duration::from_secs(30), "the server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+}
+
+fn start_clusterdns(dir: &Path, corefile: &str) -> Server {
+    let port = free_port();
+    let path = dir.join(format!("clusterdns-{port}.Corefile"));
+    std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
+    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/clusterdns");
+    let child = pinned(&binary)
+        .arg("-conf")
+        .arg(&path)
+        .spawn()
+        .expect("clusterdns");
+    wait_listening(port);
+    Server {
+        name: "clusterdns",
+        child,
+        port,
+    }
+}
+
+fn start_coredns(dir: &Path, corefile: &str) -> Server {
+    let port = free_port();
+    let path = dir.join(format!("coredns-{port}.Corefile"));
+    std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
+    let binary = PeerBins::locate().coredns.join("coredns");
+    let child = pinned(&binary)
+        .env("GOMAXPROCS", "1")
+        .arg("-conf")
+        .arg(&path)
+        .spawn()
+        .expect("coredns");
+    wait_listening(port);
+    Server {
+        name: "CoreDNS",
+        child,
+        port,
+    }
+}
+
+fn start_knotd(dir: &Path, zones: &[(&str, String)]) -> Server {
+    let port = free_port();
+    let run = dir.join(format!("knot-{port}"));
+    std::fs::create_dir_all(&run).unwrap();
+    let mut config = format!(
+        "server:\n  listen: 127.0.0.1@{port}\n  rundir: {0}\n  background-workers: 1\n  udp-workers: 1\n  tcp-workers: 1\ndatabase:\n  storage: {0}\nlog:\n  - target: stderr\n    any: error\nzone:\n",
+        run.display()
+    );
+    for (zone, text) in zones {
+        let file = run.join(format!("{zone}zone"));
+        std::fs::write(&file, text).unwrap();
+        writeln!(config, "  - domain: {zone}\n    file: {}", file.display()).unwrap();
+    }
+    let conf = run.join("knot.conf");
+    std::fs::write(&conf, config).unwrap();
+    let child = pinned(Path::new("knotd"))
+        .arg("-c")
+        .arg(&conf)
+        .spawn()
+        .expect("knotd");
+    wait_listening(port);
+    Server {
+        name: "knotd",
+        child,
+        port,
+    }
+}
+
+/// CPU seconds (user + system) of a process so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// The real server process (taskset execs, so the child PID is the server).
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+struct Run {
+    qps: f64,
+    completed: f64,
+    latencies: Vec<f64>,
+}
+
+fn dnsperf(port: u16, queries: &Path, seconds: u32, rate: Option<u32>, verbose: bool) -> Run {
+    let mut command = Command::new("taskset");
+    command
+        .args([
+            "-c",
+            "1",
+            "dnsperf",
+            "-s",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-d",
+        ])
+        .arg(queries);
+    command.args([
+        "-l",
+        &seconds.to_string(),
+        "-c",
+        "8",
+        "-q",
+        "200",
+        "-t",
+        "2",
+    ]);
+    if let Some(rate) = rate {
+        command.args(["-Q", &rate.to_string()]);
+    }
+    if verbose {
+        command.arg("-v");
+    }
+    let output = command.output().expect("dnsperf (installed by bench/run)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let number = |label: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let latencies = if verbose {
+        let mut values: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with('>'))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .collect();
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        values
+    } else {
+        Vec::new()
+    };
+    Run {
+        qps: number("Queries per second:"),
+        completed: number("Queries completed:"),
+        latencies,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[derive(Default, Clone)]
+struct Result {
+    qps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us_per_query: f64,
+    rss_mib: f64,
+}
+
+/// Saturation, then CPU per query at `FIXED_QPS`, then latency at `latency_qps`.
+fn measure(server: &Server, queries: &Path, latency_qps: Option<u32>) -> Result {
+    // Warm up (fills caches, pools).
+    dnsperf(server.port, queries, 2, Some(5_000), false);
+    let saturation = dnsperf(server.port, queries, SATURATION_SECONDS, None, false);
+    let before = cpu_seconds(server.child.id());
+    let fixed = dnsperf(server.port, queries, FIXED_SECONDS, Some(FIXED_QPS), false);
+    let cpu = cpu_seconds(server.child.id()) - before;
+    let rate = latency_qps
+        .unwrap_or((saturation.qps / 2.0) as u32)
+        .max(1000);
+    let latency = dnsperf(server.port, queries, 4, Some(rate), true);
+    Result {
+        qps: saturation.qps,
+        p50_ms: percentile(&latency.latencies, 0.5) * 1000.0,
+        p99_ms: percentile(&latency.latencies, 0.99) * 1000.0,
+        cpu_us_per_query: cpu / fixed.completed.max(1.0) * 1e6,
+        rss_mib: rss_mib(server.child.id()),
+    }
+}
+
+fn write_queries(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let cluster = cluster();
+    let seed = format!(
+        "{}/tests/fixtures/cluster-f1.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    cluster.apply(&std::fs::read_to_string(seed).unwrap());
+    let kubeconfig = cluster.kubeconfig.display().to_string();
+    let svc1: IpAddr = cluster
+        .kubectl(&[
+            "get",
+            "svc",
+            "svc1",
+            "-n",
+            "testns",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ])
+        .parse()
+        .unwrap();
+
+    // Mix (a): cluster names.
+    let cluster_queries: Vec<String> = [
+        "svc1.testns.svc.cluster.local A",
+        "svc1.testns.svc.cluster.local AAAA",
+        "hdls1.testns.svc.cluster.local A",
+        "_http._tcp.svc1.testns.svc.cluster.local SRV",
+        "svc-dual-stack.testns.svc.cluster.local AAAA",
+        "kubernetes.default.svc.cluster.local A",
+        "multiport.testns.svc.cluster.local SRV",
+        "api.example.com.testns.svc.cluster.local A",
+        "api.example.com.svc.cluster.local A",
+        "api.example.com.cluster.local A",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(std::iter::once(format!("{} PTR", reverse(svc1))))
+    .collect();
+    let cluster_file = write_queries(dir, "cluster.txt", &cluster_queries);
+    let k8s = |extra: &str| {
+        format!(
+            ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {kubeconfig}\n }}\n {extra}\n}}\n"
+        )
+    };
+
+    // knotd: the same cluster records as a static zone, and an upstream zone.
+    let upstream_names: Vec<String> = (0..2000).map(|i| format!("host{i}.example.org")).collect();
+    let mut upstream_zone = String::from(
+        "$ORIGIN example.org.\n$TTL 300\n@ SOA ns.example.org. admin.example.org. 1 3600 600 86400 60\n@ NS ns\nns A 127.0.0.1\n",
+    );
+    for (i, name) in upstream_names.iter().enumerate() {
+        writeln!(
+            upstream_zone,
+            "{} A 192.0.2.{}",
+            name.trim_end_matches(".example.org"),
+            i % 250 + 1
+        )
+        .unwrap();
+    }
+    let cluster_zone = static_cluster_zone(svc1);
+
+    let mut table: Vec<(String, Vec<(&'static str, Result)>)> = Vec::new();
+
+    // (a) cluster names.
+    let mut rows = Vec::new();
+    let ours = start_clusterdns(dir, &k8s(""));
+    std::thread::sleep(Duration::from_secs(2));
+    let ours_result = measure(&ours, &cluster_file, None);
+    let latency_rate = Some((ours_result.qps / 2.0) as u32);
+    rows.push((ours.name, ours_result));
+    drop(ours);
+    let coredns = start_coredns(dir, &k8s(""));
+    rows.push((coredns.name, measure(&coredns, &cluster_file, latency_rate)));
+    drop(coredns);
+    let knot = start_knotd(dir, &[("cluster.local.", cluster_zone.clone())]);
+    rows.push((knot.name, measure(&knot, &cluster_file, latency_rate)));
+    drop(knot);
+    table.push(("(a) cluster names".into(), rows));
+
+    // (b) forwarded names from cache, (c) uncached forwards, both to knotd.
+    let upstream = start_knotd(dir, &[("example.org.", upstream_zone)]);
+    let cached_file = write_queries(
+        dir,
+        "cached.txt",
+        &upstream_names[..200]
+            .iter()
+            .map(|n| format!("{n} A"))
+            .collect::<Vec<_>>(),
+    );
+    let uncached_file = write_queries(
+        dir,
+        "uncached.txt",
+        &upstream_names
+            .iter()
+            .map(|n| format!("{n} A"))
+            .collect::<Vec<_>>(),
+    );
+    for (label, extra, file) in [
+        (
+            "(b) forwarded, cache hits",
+            format!("cache 3600\n forward . 127.0.0.1:{}", upstream.port),
+            &cached_file,
+        ),
+        (
+            "(c) forwarded, uncached",
+            format!("forward . 127.0.0.1:{}", upstream.port),
+            &uncached_file,
+        ),
+    ] {
+        let mut rows = Vec::new();
+        let ours = start_clusterdns(dir, &k8s(&extra));
+        std::thread::sleep(Duration::from_secs(2));
+        let ours_result = measure(&ours, file, None);
+        let rate = Some((ours_result.qps / 2.0) as u32);
+        rows.push((ours.name, ours_result));
+        drop(ours);
+        let coredns = start_coredns(dir, &k8s(&extra));
+        rows.push((coredns.name, measure(&coredns, file, rate)));
+        drop(coredns);
+        table.push((label.into(), rows));
+    }
+    drop(upstream);
+
+    let report = render(&table);
+    println!("{report}");
+    let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    std::fs::create_dir_all(&results).unwrap();
+    std::fs::write(results.join("latest.md"), &report).unwrap();
+}
+
+fn reverse(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(_) => unreachable!("the fixture's svc1 is IPv4"),
+    }
+}
+
+/// The records of mix (a) as a zone knotd can serve (NXDOMAIN misses included).
+fn static_cluster_zone(svc1: IpAddr) -> String {
+    let mut zone = String::from(
+        "$ORIGIN cluster.local.\n$TTL 5\n@ SOA ns.dns hostmaster 1 7200 1800 86400 5\n@ NS ns.dns\nns.dns A 127.0.0.1\n",
+    );
+    writeln!(zone, "svc1.testns.svc A {svc1}").unwrap();
+    zone.push_str("hdls1.testns.svc A 172.0.0.2\nhdls1.testns.svc A 172.0.0.3\nhdls1.testns.svc A 172.0.0.4\nhdls1.testns.svc A 172.0.0.5\n");
+    zone.push_str("_http._tcp.svc1.testns.svc SRV 0 100 80 svc1.testns.svc\nsvc-dual-stack.testns.svc AAAA fd00:10:32::3\n");
+    zone.push_str("kubernetes.default.svc A 10.32.0.1\nmultiport.testns.svc SRV 0 33 53 multiport.testns.svc\n");
+    zone
+}
+
+fn render(table: &[(String, Vec<(&'static str, Result)>)]) -> String {
+    let mut out = String::new();
+    writeln!(out, "# clusterdns benchmark\n").unwrap();
+    writeln!(out, "Server pinned to CPU 0 (CoreDNS with GOMAXPROCS=1, clusterdns with one worker), dnsperf to CPU 1; loopback; no log plugin.").unwrap();
+    writeln!(out, "CPU/query is measured at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s; latency at half of clusterdns's saturation QPS; only ratios from the same run count.\n").unwrap();
+    writeln!(
+        out,
+        "| mix | server | QPS at saturation | p50 ms | p99 ms | CPU µs/query | RSS MiB |"
+    )
+    .unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|").unwrap();
+    for (mix, rows) in table {
+        for (name, r) in rows {
+            writeln!(
+                out,
+                "| {mix} | {name} | {:.0} | {:.3} | {:.3} | {:.2} | {:.1} |",
+                r.qps, r.p50_ms, r.p99_ms, r.cpu_us_per_query, r.rss_mib
+            )
+            .unwrap();
+        }
+    }
+    writeln!(out, "\n| mix | CPU/query CoreDNS ÷ clusterdns | CPU/query knotd ÷ clusterdns | QPS clusterdns ÷ CoreDNS |").unwrap();
+    writeln!(out, "|---|---|---|---|").unwrap();
+    for (mix, rows) in table {
+        let find = |name: &str| {
+            rows.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, r)| r.clone())
+        };
+        let ours = find("clusterdns").unwrap_or_default();
+        let ratio = |other: Option<Result>| {
+            other
+                .map(|o| format!("{:.2}×", o.cpu_us_per_query / ours.cpu_us_per_query))
+                .unwrap_or_else(|| "–".into())
+        };
+        let qps = find("CoreDNS")
+            .map(|c| format!("{:.2}×", ours.qps / c.qps))
+            .unwrap_or_else(|| "–".into());
+        writeln!(
+            out,
+            "| {mix} | {} | {} | {qps} |",
+            ratio(find("CoreDNS")),
+            ratio(find("knotd"))
+        )
+        .unwrap();
+    }
+    out
+}

@@ -13,7 +13,6 @@
 //! peers); the table goes to `bench/results/`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::fmt::Write as _;

@@ -26,15 +26,33 @@ pub fn bind_tcp(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// Open TCP connections a listener serves at once; more are closed at once
+/// (slowloris protection; CoreDNS has no cap). `CLUSTERDNS_MAX_TCP_CONNECTIONS`
+/// overrides it.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+fn connection_cap() -> usize {
+    std::env::var("CLUSTERDNS_MAX_TCP_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_CONNECTIONS)
+}
+
 pub async fn serve_tcp(listener: TcpListener, routes: Arc<ArcSwap<Routes>>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(connection_cap()));
     loop {
         let Ok((stream, src)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
         let routes = routes.clone();
         tokio::spawn(async move {
             let _ = serve_connection(stream, canonical(src), routes).await;
+            drop(slot);
         });
     }
 }

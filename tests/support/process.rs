@@ -35,7 +35,18 @@ impl Clusterdns {
 
     /// Spawns the binary with `-conf path` and extra flags, without waiting.
     pub fn spawn(path: &std::path::Path, extra: &[&str], dir: tempfile::TempDir) -> Clusterdns {
+        Self::spawn_with_env(path, extra, dir, &[])
+    }
+
+    /// `spawn` with extra environment variables.
+    pub fn spawn_with_env(
+        path: &std::path::Path,
+        extra: &[&str],
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Clusterdns {
         let mut child = Command::new(binary())
+            .envs(env.iter().copied())
             .arg("-conf")
             .arg(path)
             .args(extra)

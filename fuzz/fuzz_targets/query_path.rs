@@ -1,0 +1,51 @@
+//! The whole query path: any bytes in, at most one reply out, never a panic.
+//! The server is built from a Corefile with the F1 snapshot, whoami, cache,
+//! loadbalance and errors, and no upstream (nothing leaves the process).
+#![no_main]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwap;
+use clusterdns::server::handler::{Arrival, Handled, handle_packet};
+use clusterdns::server::request::Proto;
+use clusterdns::server::routing::Routes;
+use libfuzzer_sys::fuzz_target;
+
+static ROUTES: LazyLock<Arc<ArcSwap<Routes>>> = LazyLock::new(|| {
+    let snapshot = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/f1-snapshot.yaml"
+    );
+    let corefile = format!(
+        ".:53 {{\n errors\n loadbalance\n cache 30\n kubernetes cluster.local in-addr.arpa {{\n  snapshot {snapshot}\n  pods insecure\n }}\n}}\nexample.org:53 {{\n whoami\n}}\n"
+    );
+    let blocks = clusterdns::app::parse_corefile(&corefile, "fuzz", 53).expect("corefile");
+    let instance = clusterdns::server::instance::build(&blocks, 53).expect("instance");
+    let routes = instance
+        .listeners
+        .into_values()
+        .next()
+        .expect("one listener");
+    Arc::new(ArcSwap::new(routes))
+});
+
+fuzz_target!(|data: &[u8]| {
+    for proto in [Proto::Udp, Proto::Tcp] {
+        let arrival = Arrival {
+            src: SocketAddr::from(([10, 240, 0, 1], 5353)),
+            local: SocketAddr::from(([127, 0, 0, 1], 53)),
+            proto,
+        };
+        match handle_packet(&ROUTES, data, arrival) {
+            Handled::Reply(bytes) => {
+                assert!(bytes.len() >= 12, "a reply has a header");
+                if proto == Proto::Udp {
+                    assert!(bytes.len() <= 65535);
+                }
+            }
+            Handled::Drop => {}
+            Handled::Pending(_) => panic!("nothing here waits"),
+        }
+    }
+});

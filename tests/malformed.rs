@@ -1,0 +1,248 @@
+//! Malformed input over real sockets: every case gets FORMERR or is
+//! dropped as CoreDNS (miekg) does, and the server keeps answering.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use support::dns::{query, udp, udp_raw};
+use support::process::Clusterdns;
+
+fn server() -> Clusterdns {
+    let snapshot = format!(
+        "{}/tests/fixtures/f1-snapshot.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n cache 30\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n}}\n"
+    ))
+}
+
+fn header(qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
+    let mut packet = vec![0xAB, 0xCD, 0x01, 0x00];
+    for count in [qd, an, ns, ar] {
+        packet.extend_from_slice(&count.to_be_bytes());
+    }
+    packet
+}
+
+fn rcode(reply: &[u8]) -> u8 {
+    reply[3] & 0x0F
+}
+
+#[test]
+fn malformed_packets_get_formerr_or_nothing_and_the_server_survives() {
+    let server = server();
+    let wait = Duration::from_millis(500);
+    let cases: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
+        ("empty", vec![], None),
+        ("short header", vec![0xAB, 0xCD, 0x01], None),
+        ("header only, QDCOUNT 0", header(0, 0, 0, 0), Some(1)),
+        (
+            "QDCOUNT 2",
+            [
+                header(2, 0, 0, 0),
+                b"\x01a\x00\x00\x01\x00\x01\x01b\x00\x00\x01\x00\x01".to_vec(),
+            ]
+            .concat(),
+            Some(1),
+        ),
+        ("question missing", header(1, 0, 0, 0), Some(1)),
+        (
+            "compression loop",
+            [header(1, 0, 0, 0), vec![0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01]].concat(),
+            Some(1),
+        ),
+        (
+            "pointer past the end",
+            [header(1, 0, 0, 0), vec![0xC0, 0xFF, 0x00, 0x01, 0x00, 0x01]].concat(),
+            Some(1),
+        ),
+        (
+            "label past the end",
+            [header(1, 0, 0, 0), vec![0x3F, b'a', b'b']].concat(),
+            Some(1),
+        ),
+        (
+            "two OPT records",
+            [
+                header(1, 0, 0, 2),
+                b"\x01a\x00\x00\x01\x00\x01".to_vec(),
+                opt(),
+                opt(),
+            ]
+            .concat(),
+            Some(1),
+        ),
+        (
+            "truncated OPT",
+            [
+                header(1, 0, 0, 1),
+                b"\x01a\x00\x00\x01\x00\x01".to_vec(),
+                opt()[..6].to_vec(),
+            ]
+            .concat(),
+            Some(1),
+        ),
+        (
+            "ARCOUNT 3",
+            [header(1, 0, 0, 3), b"\x01a\x00\x00\x01\x00\x01".to_vec()].concat(),
+            Some(1),
+        ),
+        (
+            "a response",
+            {
+                let mut p = header(1, 0, 0, 0);
+                p[2] |= 0x80;
+                p
+            },
+            None,
+        ),
+    ];
+    for (label, packet, expected) in cases {
+        let reply = udp_raw(server.addr(), &packet, wait);
+        match expected {
+            None => assert!(reply.is_none(), "{label}: dropped"),
+            Some(code) => {
+                let reply = reply.unwrap_or_else(|| panic!("{label}: a reply"));
+                assert_eq!(rcode(&reply), code, "{label}");
+                assert_eq!(&reply[..2], &[0xAB, 0xCD], "{label}: the ID");
+            }
+        }
+    }
+    // Unknown class and type are ordinary questions.
+    let mut unknown = query("svc1.testns.svc.cluster.local.", RecordType::Unknown(65280));
+    assert_eq!(
+        udp(server.addr(), &unknown).metadata.response_code,
+        ResponseCode::NoError
+    );
+    unknown.queries[0].set_query_class(hickory_proto::rr::DNSClass::Unknown(77));
+    assert_eq!(
+        udp(server.addr(), &unknown).metadata.response_code,
+        ResponseCode::Refused
+    );
+    // ANY never returns records.
+    let any = udp(
+        server.addr(),
+        &query("svc1.testns.svc.cluster.local.", RecordType::ANY),
+    );
+    assert!(any.answers.is_empty());
+    let alive = udp(
+        server.addr(),
+        &query("svc1.testns.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(alive.answers.len(), 1, "still answering");
+}
+
+fn opt() -> Vec<u8> {
+    vec![
+        0x00, 0x00, 0x29, 0x04, 0xD0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ]
+}
+
+#[test]
+fn tcp_oversize_length_half_open_and_idle_connections_are_closed() {
+    let server = server();
+    // A length prefix promising more than is ever sent: closed after the read timeout.
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(&[0xFF, 0xFF, 0x00, 0x01]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = [0u8; 16];
+    let read = stream.read(&mut buffer);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "closed, not answered"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the read timeout"
+    );
+
+    // Half-open: the client shuts its writing side after one query; the reply still comes.
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let packet = query("svc1.testns.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    stream
+        .write_all(&(packet.len() as u16).to_be_bytes())
+        .unwrap();
+    stream.write_all(&packet).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let reply = support::dns::read_framed(&mut stream).expect("reply on a half-closed connection");
+    assert_eq!(reply[..2], packet[..2]);
+
+    // A connection that never sends anything is closed after the idle timeout.
+    let mut idle = TcpStream::connect(server.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let started = Instant::now();
+    let read = idle.read(&mut buffer);
+    assert!(matches!(read, Ok(0)) || read.is_err());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(13),
+        "idle timeout: {waited:?}"
+    );
+}
+
+#[test]
+fn tcp_connections_beyond_the_cap_are_closed_and_udp_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let corefile = dir.path().join("Corefile");
+    std::fs::write(
+        &corefile,
+        format!(".:{port} {{\n bind 127.0.0.1\n whoami\n}}\n"),
+    )
+    .unwrap();
+    let mut server = Clusterdns::spawn_with_env(
+        &corefile,
+        &[],
+        dir,
+        &[("CLUSTERDNS_MAX_TCP_CONNECTIONS", "20")],
+    );
+    server.port = port;
+    support::peers::eventually(Duration::from_secs(10), "listening", || {
+        TcpStream::connect(server.addr()).ok().map(|_| ())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // 20 idle connections hold every slot (a slowloris client).
+    let held: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(server.addr()).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buffer = [0u8; 4];
+    let read = extra.read(&mut buffer);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "the 21st connection is closed at once"
+    );
+    assert_eq!(
+        udp(server.addr(), &query("example.org.", RecordType::A))
+            .metadata
+            .response_code,
+        ResponseCode::NoError
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = support::dns::tcp(server.addr(), &query("example.org.", RecordType::A));
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::NoError,
+        "slots come back"
+    );
+}

@@ -9,6 +9,11 @@ use clusterdns::server::Server;
 
 mod cli;
 
+/// mimalloc: returns freed memory to the system (a 100k-object snapshot
+/// parse otherwise leaves glibc's heap fragmented) and allocates faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let flags = match cli::Flags::parse(std::env::args().skip(1)) {
         Ok(flags) => flags,

@@ -96,46 +96,58 @@ pub fn load_into(store: &mut Store, objects: Objects) -> bool {
 }
 
 /// Reads the file now; errors are returned (startup) and logged (reloads).
-pub fn read(path: &Path) -> Result<Objects, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("snapshot {}: {e}", path.display()))
+/// Also returns the content's hash, so `follow` re-reads only on change.
+pub fn read(path: &Path) -> Result<(Objects, u64), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+    let objects = parse(&String::from_utf8_lossy(&bytes))
+        .map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+    Ok((objects, content_hash(&bytes)))
 }
 
-/// Loads the file once, then polls it for changes until aborted.
-pub async fn follow(path: PathBuf, shared: Arc<Shared>) {
-    let mut last = None;
+fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Polls the file and reloads it when its content changes, until aborted.
+/// `loaded` is the hash of the content already loaded at setup.
+pub async fn follow(path: PathBuf, shared: Arc<Shared>, loaded: u64) {
+    let mut last = Some(loaded);
+    let mut last_error: Option<String> = None;
     loop {
-        match std::fs::read(&path) {
-            Ok(bytes) if last.as_ref() != Some(&bytes) => {
-                match parse(&String::from_utf8_lossy(&bytes)) {
+        tokio::time::sleep(POLL).await;
+        let outcome = match std::fs::read(&path) {
+            Ok(bytes) if last != Some(content_hash(&bytes)) => {
+                last = Some(content_hash(&bytes));
+                let parsed = parse(&String::from_utf8_lossy(&bytes));
+                drop(bytes);
+                match parsed {
                     Ok(objects) => {
                         shared.update(|store| load_into(store, objects));
                         shared.publish();
+                        Ok(())
                     }
-                    Err(error) => logging::error(
-                        "kubernetes",
-                        &format!(
-                            "snapshot {}: {error}; keeping the last good data",
-                            path.display()
-                        ),
+                    Err(error) => Err(error),
+                }
+            }
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        };
+        match outcome {
+            Ok(()) => last_error = None,
+            Err(error) if last_error.as_ref() != Some(&error) => {
+                logging::error(
+                    "kubernetes",
+                    &format!(
+                        "snapshot {}: {error}; keeping the last good data",
+                        path.display()
                     ),
-                }
-                last = Some(bytes);
+                );
+                last_error = Some(error);
             }
-            Ok(_) => {}
-            Err(error) => {
-                if last.is_some() {
-                    logging::error(
-                        "kubernetes",
-                        &format!(
-                            "snapshot {}: {error}; keeping the last good data",
-                            path.display()
-                        ),
-                    );
-                }
-            }
+            Err(_) => {}
         }
-        tokio::time::sleep(POLL).await;
     }
 }

@@ -56,9 +56,13 @@ pub fn udp_raw(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<
     udp_raw_from("127.0.0.1:0", server, packet, wait)
 }
 
-/// Sends a query over UDP and parses the reply.
+/// Sends a query over UDP and parses the reply, retrying like a stub
+/// resolver (3 tries of 2s): a datagram may be lost on a loaded machine.
 pub fn udp(server: SocketAddr, msg: &Message) -> Message {
-    let bytes = udp_raw(server, &msg.to_vec().unwrap(), Duration::from_secs(5)).expect("udp reply");
+    let packet = msg.to_vec().unwrap();
+    let bytes = (0..3)
+        .find_map(|_| udp_raw(server, &packet, Duration::from_secs(2)))
+        .expect("udp reply");
     Message::from_vec(&bytes).expect("parsable reply")
 }
 

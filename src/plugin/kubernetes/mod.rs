@@ -34,6 +34,8 @@ pub struct Kubernetes {
     fallthrough: Option<Vec<String>>,
     options: Options,
     shared: Arc<Shared>,
+    /// The hash of the snapshot loaded at setup (snapshot source only).
+    snapshot_hash: u64,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -66,16 +68,19 @@ pub fn setup(
         options.pods == lookup::PodMode::Verified,
     );
     let shared = Shared::new(store);
+    let mut snapshot_hash = 0;
     if let Connection::Snapshot(path) = &options.connection {
-        let objects = snapshot::read(path).map_err(CorefileError::plain)?;
+        let (objects, hash) = snapshot::read(path).map_err(CorefileError::plain)?;
         shared.update(|store| snapshot::load_into(store, objects));
         shared.publish();
+        snapshot_hash = hash;
     }
     Ok(Kubernetes {
         settings: Arc::new(settings),
         fallthrough: options.fallthrough.clone(),
         options,
         shared,
+        snapshot_hash,
         tasks: Mutex::new(Vec::new()),
     })
 }
@@ -189,6 +194,7 @@ impl Plugin for Kubernetes {
             Connection::Snapshot(path) => tasks.push(tokio::spawn(snapshot::follow(
                 path.clone(),
                 self.shared.clone(),
+                self.snapshot_hash,
             ))),
             _ => {
                 let (options, shared) = (self.options.clone(), self.shared.clone());

@@ -510,3 +510,47 @@ fn answers_match_coredns_with_the_seed_corefile() {
     );
     differential(&corefile, false);
 }
+
+/// `coredns_kubernetes_dns_programming_duration_seconds` from the
+/// EndpointSlice trigger-time annotation of a headless Service.
+#[test]
+fn dns_programming_latency_is_recorded_for_headless_services() {
+    let cluster = seeded();
+    let metrics = support::free_port();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n kubernetes cluster.local {{\n  kubeconfig KUBECONFIG\n }}\n}}\n"
+    );
+    let ours = start_ours(cluster, &corefile);
+    let ns = cluster.namespace("latency");
+    let trigger = (std::time::SystemTime::now() - Duration::from_secs(2))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stamp = jiff::Timestamp::from_second(trigger as i64)
+        .unwrap()
+        .to_string();
+    cluster.apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: hl, namespace: {ns}}}\nspec:\n  clusterIP: None\n  ports: [{{name: http, port: 80}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: hl-a\n  namespace: {ns}\n  labels: {{kubernetes.io/service-name: hl}}\n  annotations: {{endpoints.kubernetes.io/last-change-trigger-time: \"{stamp}\"}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.2.3]\nports: [{{name: http, port: 80, protocol: TCP}}]\n"
+    ));
+    let name = format!("hl.{ns}.svc.cluster.local.");
+    eventually(Duration::from_secs(20), "the headless answer", || {
+        (!addresses(&ask(ours.addr(), &name, RecordType::A)).is_empty()).then_some(())
+    });
+    // Touch the slice so an update event carries the annotation after the Service is known.
+    cluster.kubectl(&["label", "endpointslice", "hl-a", "-n", &ns, "touched=yes"]);
+    let line = eventually(
+        Duration::from_secs(10),
+        "the programming latency metric",
+        || {
+            let (_, body) = support::http_get(metrics, "/metrics")?;
+            body.lines()
+            .find(|l| l.starts_with("coredns_kubernetes_dns_programming_duration_seconds_sum{service_kind=\"headless_with_selector\"}"))
+            .map(str::to_string)
+        },
+    );
+    let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        seconds >= 1.5,
+        "at least the 2s since the trigger time: {line}"
+    );
+}

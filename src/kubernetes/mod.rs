@@ -8,6 +8,7 @@
 
 pub mod index;
 pub mod lookup;
+pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod reduce;

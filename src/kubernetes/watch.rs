@@ -50,6 +50,7 @@ pub fn spawn_watches(
         shared.clone(),
         |store| &mut store.services,
         reduce::service,
+        ignore_event,
     ))];
     let namespace_config = match &options.namespace_labels {
         Some(selector) => watcher::Config::default().labels(selector),
@@ -61,6 +62,7 @@ pub fn spawn_watches(
         shared.clone(),
         |store| &mut store.namespaces,
         reduce::namespace,
+        ignore_event,
     )));
     if options.slices {
         tasks.push(tokio::spawn(watch_kind(
@@ -69,6 +71,7 @@ pub fn spawn_watches(
             shared.clone(),
             |store| &mut store.slices,
             reduce::slice,
+            super::metrics::record_slice,
         )));
     }
     if options.pods {
@@ -78,6 +81,7 @@ pub fn spawn_watches(
             shared.clone(),
             |store| &mut store.pods,
             reduce::pod,
+            ignore_event,
         )));
     }
     tasks
@@ -99,6 +103,7 @@ async fn watch_kind<K, T>(
     shared: Arc<Shared>,
     table: fn(&mut Store) -> &mut Table<T>,
     reduce: fn(&K) -> Option<T>,
+    observe: fn(&K, &Shared),
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
     T: PartialEq,
@@ -109,11 +114,16 @@ async fn watch_kind<K, T>(
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Apply(object)) => {
-                shared.update(|store| table(store).apply(key(&object), reduce(&object)))
+                shared.update(|store| table(store).apply(key(&object), reduce(&object)));
+                observe(&object, &shared);
             }
-            Ok(Event::Delete(object)) => shared.update(|store| table(store).delete(&key(&object))),
+            Ok(Event::Delete(object)) => {
+                shared.update(|store| table(store).delete(&key(&object)));
+                observe(&object, &shared);
+            }
             Ok(Event::Init) => buffer.clear(),
             Ok(Event::InitApply(object)) => {
+                observe(&object, &shared);
                 buffer.extend(reduce(&object).map(|value| (key(&object), value)))
             }
             Ok(Event::InitDone) => {
@@ -134,3 +144,6 @@ where
 {
     watcher::watcher(api, config)
 }
+
+/// The observer for kinds with no metric.
+fn ignore_event<K>(_: &K, _: &Shared) {}

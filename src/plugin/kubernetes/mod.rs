@@ -136,6 +136,9 @@ impl Kubernetes {
                 return Vec::new();
             }
         };
+        if !options.noendpoints {
+            crate::kubernetes::metrics::register();
+        }
         let watch = WatchOptions {
             labels: options.labels.clone(),
             namespace_labels: options.namespace_labels.clone(),

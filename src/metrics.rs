@@ -11,8 +11,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::server::request::Proto;
@@ -342,11 +341,4 @@ pub fn set_plugin_enabled(server: &str, zone: &str, name: &str) {
         .plugin_enabled
         .with_label_values(&[server, zone, "", name])
         .set(1);
-}
-
-/// Gauge handle helper for plugins.
-pub fn gauge(name: &str, help: &str) -> IntGauge {
-    let gauge = IntGauge::new(name, help).expect("valid metric");
-    global().register(&gauge);
-    gauge
 }

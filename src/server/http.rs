@@ -152,16 +152,6 @@ impl HttpHub {
             .shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
-
-    /// The addresses with an open listener.
-    pub fn open_addresses(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .lock()
-            .expect("hub lock")
-            .keys()
-            .copied()
-            .collect()
-    }
 }
 
 /// Route bookkeeping for lingering listeners.

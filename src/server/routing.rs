@@ -59,10 +59,6 @@ impl Routes {
         ds_route.or_else(|| self.zones.get("."))
     }
 
-    pub fn zones(&self) -> impl Iterator<Item = &String> {
-        self.zones.keys()
-    }
-
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
         self.zones.values()
     }

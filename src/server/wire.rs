@@ -4,7 +4,7 @@
 //! truncation). These follow miekg/dns and CoreDNS's `request` package.
 
 use hickory_proto::op::{Edns, Message, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
@@ -235,11 +235,6 @@ fn rdata_len(data: &RData) -> usize {
             buffer.len()
         }
     }
-}
-
-/// The EDNS option code of an option (kept for logging and tests).
-pub fn option_code(option: &EdnsOption) -> u16 {
-    u16::from(EdnsCode::from(option))
 }
 
 #[cfg(test)]

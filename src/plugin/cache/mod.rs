@@ -496,10 +496,3 @@ fn write_item(mut req: Request, item: &Item, ttl: u32) -> Flow {
     req.write(reply, "cache");
     Flow::done(req, Status::written(ResponseCode::NoError))
 }
-
-/// Drop-in for tests: how many entries each store holds.
-impl Cache {
-    pub fn sizes(&self) -> (usize, usize) {
-        (self.inner.success.len(), self.inner.denial.len())
-    }
-}

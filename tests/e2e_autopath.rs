@@ -60,10 +60,14 @@ fn ask_from(source: &str, server: SocketAddr, name: &str, qtype: RecordType) -> 
         .set_read_timeout(Some(Duration::from_secs(6)))
         .unwrap();
     let msg = query(name, qtype);
-    socket.send_to(&msg.to_vec().unwrap(), server).unwrap();
     let mut buffer = vec![0u8; 65535];
-    let (length, _) = socket.recv_from(&mut buffer).expect("reply");
-    Message::from_vec(&buffer[..length]).unwrap()
+    for _ in 0..3 {
+        socket.send_to(&msg.to_vec().unwrap(), server).unwrap();
+        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
+            return Message::from_vec(&buffer[..length]).unwrap();
+        }
+    }
+    panic!("no reply to {name} from {server}");
 }
 
 fn corefile(stub: &Stub, autopath: bool) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use support::dns::{query, udp, udp_raw};
+use support::dns::{query, udp, udp_expect, udp_raw};
 use support::process::Clusterdns;
 
 fn server() -> Clusterdns {
@@ -104,7 +104,10 @@ fn malformed_packets_get_formerr_or_nothing_and_the_server_survives() {
         ),
     ];
     for (label, packet, expected) in cases {
-        let reply = udp_raw(server.addr(), &packet, wait);
+        let reply = match expected {
+            Some(_) => udp_expect(server.addr(), &packet),
+            None => udp_raw(server.addr(), &packet, wait),
+        };
         match expected {
             None => assert!(reply.is_none(), "{label}: dropped"),
             Some(code) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
-use support::dns::{query, query_class, tcp, tcp_many, udp, udp_raw, with_edns};
+use support::dns::{query, query_class, tcp, tcp_many, udp, udp_expect, udp_raw, with_edns};
 use support::process::Clusterdns;
 
 fn two_blocks() -> Clusterdns {
@@ -60,7 +60,7 @@ fn replies_over_512_uncompressed_are_compressed_to_fit_without_tc() {
     // the server compresses it to fit 512 bytes instead of truncating.
     let server = two_blocks();
     let packet = query(&long_name(), RecordType::A).to_vec().unwrap();
-    let bytes = udp_raw(server.addr(), &packet, Duration::from_secs(3)).unwrap();
+    let bytes = udp_expect(server.addr(), &packet).unwrap();
     assert!(bytes.len() <= 512, "fits the 512-byte default");
     let plain = Message::from_vec(&bytes).unwrap();
     assert!(!plain.metadata.truncation);
@@ -123,13 +123,12 @@ fn malformed_headers_get_formerr_notimp_or_nothing() {
     let good = query("example.org.", RecordType::A).to_vec().unwrap();
     let mut two_questions = good.clone();
     two_questions[5] = 2;
-    let reply =
-        udp_raw(server.addr(), &two_questions, Duration::from_secs(3)).expect("FORMERR reply");
+    let reply = udp_expect(server.addr(), &two_questions).expect("FORMERR reply");
     assert_eq!(reply[3] & 0x0F, 1, "FORMERR");
     assert_eq!(&reply[4..12], &[0u8; 8], "empty sections");
     let mut update = good.clone();
     update[2] = (update[2] & 0x87) | (5 << 3);
-    let reply = udp_raw(server.addr(), &update, Duration::from_secs(3)).expect("NOTIMP reply");
+    let reply = udp_expect(server.addr(), &update).expect("NOTIMP reply");
     assert_eq!(reply[3] & 0x0F, 4, "NOTIMP");
     let mut response = good.clone();
     response[2] |= 0x80;
@@ -142,8 +141,7 @@ fn malformed_headers_get_formerr_notimp_or_nothing() {
         "short header dropped"
     );
     let garbage_body = [&good[..12], &[0xC0, 0xFF, 0, 1, 0, 1]].concat();
-    let reply = udp_raw(server.addr(), &garbage_body, Duration::from_secs(3))
-        .expect("FORMERR for bad body");
+    let reply = udp_expect(server.addr(), &garbage_body).expect("FORMERR for bad body");
     assert_eq!(reply[3] & 0x0F, 1);
     // The server is still answering after all of that.
     assert_eq!(
@@ -160,11 +158,10 @@ fn whoami_reports_the_client_address_and_port() {
     let socket = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
     let port = socket.local_addr().unwrap().port();
     drop(socket);
-    let bytes = support::dns::udp_raw_from(
+    let bytes = support::dns::udp_expect_from(
         &format!("127.0.0.9:{port}"),
         server.addr(),
         &query("example.org.", RecordType::A).to_vec().unwrap(),
-        Duration::from_secs(3),
     )
     .unwrap();
     let reply = Message::from_vec(&bytes).unwrap();

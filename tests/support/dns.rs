@@ -52,6 +52,30 @@ pub fn udp_raw_from(
     Some(buffer)
 }
 
+/// Sends `packet` from `source` and waits for a reply, resending it from the
+/// same socket up to 3 times 2s apart, as a stub resolver does: a datagram
+/// may be lost on a loaded machine. For queries that must get an answer.
+pub fn udp_expect_from(source: &str, server: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind(source).expect("bind client");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buffer = vec![0u8; 65535];
+    for _ in 0..3 {
+        socket.send_to(packet, server).expect("send");
+        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
+            buffer.truncate(length);
+            return Some(buffer);
+        }
+    }
+    None
+}
+
+/// `udp_expect_from` from an ephemeral loopback port.
+pub fn udp_expect(server: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    udp_expect_from("127.0.0.1:0", server, packet)
+}
+
 pub fn udp_raw(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
     udp_raw_from("127.0.0.1:0", server, packet, wait)
 }

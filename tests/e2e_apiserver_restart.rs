@@ -1,5 +1,7 @@
-//! Losing the API server: the last-known data keeps answering, and after a
-//! restart the watches reconnect (or relist) with no stale answers left.
+//! Losing the API server: the last-known data keeps answering; the cluster
+//! changes meanwhile (through a second apiserver) and etcd is compacted, so
+//! after the restart the watches get 410 Gone and relist, with no stale
+//! answers left.
 //! In a test binary of its own, since it stops the shared apiserver.
 
 mod support;
@@ -52,6 +54,7 @@ fn last_known_data_serves_while_the_apiserver_is_down_then_relists() {
     let ip = eventually(Duration::from_secs(20), "the first answer", || {
         first_a(&ask(ours.addr(), &before))
     });
+    let doomed_ip = first_a(&ask(ours.addr(), &doomed)).expect("doomed answered");
 
     cluster.stop_apiserver();
     for _ in 0..10 {
@@ -63,10 +66,27 @@ fn last_known_data_serves_while_the_apiserver_is_down_then_relists() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // While it is down the cluster changes through a second apiserver, and
+    // etcd's history is compacted: the watches' resource versions are gone.
+    {
+        let second = cluster.second_apiserver();
+        let through_second = |args: &[&str], stdin: Option<&str>| {
+            cluster
+                .kubectl_at(&second.kubeconfig, args, stdin)
+                .unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"))
+        };
+        through_second(&["apply", "-f", "-"], Some(&service("after")));
+        through_second(&["delete", "service", "doomed", "-n", &ns], None);
+        cluster.compact_etcd();
+    }
+    assert_eq!(
+        first_a(&ask(ours.addr(), &doomed)),
+        Some(doomed_ip),
+        "last-known data, even what has since been deleted"
+    );
+
     cluster.start_apiserver();
     cluster.wait_ready();
-    cluster.apply(&service("after"));
-    cluster.kubectl(&["delete", "service", "doomed", "-n", &ns]);
     let after = format!("after.{ns}.svc.cluster.local.");
     eventually(
         Duration::from_secs(60),
@@ -86,4 +106,6 @@ fn last_known_data_serves_while_the_apiserver_is_down_then_relists() {
         Some(ip),
         "unchanged data is still served"
     );
+    // The resumed watches were refused with 410 Gone and relisted.
+    ours.wait_for_line("410 Gone");
 }

@@ -554,3 +554,62 @@ fn dns_programming_latency_is_recorded_for_headless_services() {
         "at least the 2s since the trigger time: {line}"
     );
 }
+
+#[test]
+fn a_silently_stalled_watch_is_dropped_and_resumed() {
+    let cluster = cluster();
+    let ns = cluster.namespace("stall");
+    let service = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports: [{{port: 80}}]\n"
+        )
+    };
+    cluster.apply(&service("before"));
+    // clusterdns reaches the apiserver through a relay that can go silent.
+    let proxy = support::proxy::StallingProxy::start(([127, 0, 0, 1], cluster.api_port).into());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        support::peers::kubeconfig_text(proxy.port, support::peers::ADMIN_TOKEN),
+    )
+    .unwrap();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  kubeconfig {}\n }}\n}}\n",
+        kubeconfig.display()
+    );
+    let ours = Clusterdns::start_with_env(&corefile, &[("CLUSTERDNS_WATCH_TIMEOUT", "3")]);
+    let (before, during) = (
+        format!("before.{ns}.svc.cluster.local."),
+        format!("during.{ns}.svc.cluster.local."),
+    );
+    wait_answer(
+        ours.addr(),
+        &before,
+        RecordType::A,
+        |r| !r.answers.is_empty(),
+        "before",
+    );
+
+    proxy.silence_open_connections();
+    cluster.apply(&service("during"));
+    // The stalled watches deliver nothing; the last-known data answers.
+    for _ in 0..10 {
+        assert!(!ask(ours.addr(), &before, RecordType::A).answers.is_empty());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        is_nxdomain(&ask(ours.addr(), &during, RecordType::A)),
+        "the stall is real: the new Service is not seen yet"
+    );
+    // Silence past the watch timeout (3 s + 5 s) drops the connection; the
+    // watch resumes on a new one and the new Service appears.
+    wait_answer(
+        ours.addr(),
+        &during,
+        RecordType::A,
+        |r| !r.answers.is_empty(),
+        "the Service created during the stall",
+    );
+    assert!(!ask(ours.addr(), &before, RecordType::A).answers.is_empty());
+}

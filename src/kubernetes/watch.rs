@@ -44,17 +44,18 @@ pub fn spawn_watches(
         Some(selector) => config.labels(selector),
         None => config,
     };
+    let timeout = watch_timeout();
     let mut tasks = vec![tokio::spawn(watch_kind(
         Api::<core::Service>::all(client.clone()),
-        labelled(watcher::Config::default()),
+        labelled(base_config(timeout)),
         shared.clone(),
         |store| &mut store.services,
         reduce::service,
         ignore_event,
     ))];
     let namespace_config = match &options.namespace_labels {
-        Some(selector) => watcher::Config::default().labels(selector),
-        None => watcher::Config::default(),
+        Some(selector) => base_config(timeout).labels(selector),
+        None => base_config(timeout),
     };
     tasks.push(tokio::spawn(watch_kind(
         Api::<core::Namespace>::all(client.clone()),
@@ -67,7 +68,7 @@ pub fn spawn_watches(
     if options.slices {
         tasks.push(tokio::spawn(watch_kind(
             Api::<discovery::EndpointSlice>::all(client.clone()),
-            labelled(watcher::Config::default()),
+            labelled(base_config(timeout)),
             shared.clone(),
             |store| &mut store.slices,
             reduce::slice,
@@ -77,7 +78,7 @@ pub fn spawn_watches(
     if options.pods {
         tasks.push(tokio::spawn(watch_kind(
             Api::<core::Pod>::all(client),
-            labelled(watcher::Config::default()).fields(POD_FIELD_SELECTOR),
+            labelled(base_config(timeout)).fields(POD_FIELD_SELECTOR),
             shared.clone(),
             |store| &mut store.pods,
             reduce::pod,
@@ -85,6 +86,25 @@ pub fn spawn_watches(
         )));
     }
     tasks
+}
+
+/// How long one watch request lasts (`timeoutSeconds`, default 60 s). The
+/// watch then resumes from its resource version, so this costs no relist;
+/// and a watch that hears nothing for this long plus 5 s is taken for dead
+/// and reconnected. That bounds a silently stalled connection (a lost NAT
+/// entry, a vanished apiserver) to about a minute, where it would otherwise
+/// wait for kube's default of 290 s.
+/// `CLUSTERDNS_WATCH_TIMEOUT` (seconds) overrides it.
+pub fn watch_timeout() -> u32 {
+    std::env::var("CLUSTERDNS_WATCH_TIMEOUT")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(60)
+}
+
+fn base_config(timeout: u32) -> watcher::Config {
+    watcher::Config::default().timeout(timeout)
 }
 
 /// The store key of an object.
@@ -130,7 +150,7 @@ async fn watch_kind<K, T>(
                 let list = std::mem::take(&mut buffer);
                 shared.update(|store| table(store).replace(list));
             }
-            Err(error) => logging::error("kubernetes", &format!("watch {kind}: {error}")),
+            Err(error) => logging::error("kubernetes", &watch_error_text(&kind, &error)),
         }
     }
 }
@@ -143,6 +163,17 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     watcher::watcher(api, config)
+}
+
+/// The log text of a watch error. 410 Gone (history compacted past the
+/// watch's resource version) is named as such, since it means a relist.
+fn watch_error_text(kind: &str, error: &watcher::Error) -> String {
+    match error {
+        watcher::Error::WatchError(status) if status.code == 410 => {
+            format!("watch {kind}: 410 Gone ({}), relisting", status.message)
+        }
+        other => format!("watch {kind}: {other}"),
+    }
 }
 
 /// The observer for kinds with no metric.

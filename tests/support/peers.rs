@@ -138,6 +138,12 @@ pub struct Cluster {
     controllers: OnceLock<Peer>,
 }
 
+/// A second kube-apiserver on the cluster's etcd (see `Cluster::second_apiserver`).
+pub struct SecondApiserver {
+    pub peer: Peer,
+    pub kubeconfig: PathBuf,
+}
+
 /// The cluster shared by the tests of one binary.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -214,15 +220,23 @@ impl Cluster {
 
     /// Starts (or restarts) kube-apiserver on the same port and etcd.
     pub fn start_apiserver(&self) {
+        let log = self.dir.path().join("apiserver.log");
+        let command = self.apiserver_command(self.api_port, "pki", &log);
+        *self.apiserver.lock().unwrap() = Some(Peer {
+            child: spawn(command),
+            log,
+        });
+    }
+
+    fn apiserver_command(&self, port: u16, cert_dir: &str, log: &Path) -> Command {
         let run = self.dir.path();
-        let log = run.join("apiserver.log");
-        let mut command = logged(&self.bins.k8s.join("kube-apiserver"), &log);
+        let mut command = logged(&self.bins.k8s.join("kube-apiserver"), log);
         command.args([
             &format!("--etcd-servers=http://127.0.0.1:{}", self.etcd_port()),
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
-            &format!("--secure-port={}", self.api_port),
-            &format!("--cert-dir={}", path(run, "pki")),
+            &format!("--secure-port={port}"),
+            &format!("--cert-dir={}", path(run, cert_dir)),
             "--service-cluster-ip-range=10.32.0.0/24,fd00:10:32::/112",
             &format!("--token-auth-file={}", path(run, "tokens.csv")),
             "--authorization-mode=RBAC",
@@ -232,10 +246,61 @@ impl Cluster {
             "--disable-admission-plugins=ServiceAccount",
             "--endpoint-reconciler-type=none",
         ]);
-        *self.apiserver.lock().unwrap() = Some(Peer {
-            child: spawn(command),
-            log,
-        });
+        command
+    }
+
+    /// A second kube-apiserver on the same etcd, with its own port and
+    /// kubeconfig, ready when returned: the cluster keeps changing through it
+    /// while the first one is down. Stopped when dropped.
+    pub fn second_apiserver(&self) -> SecondApiserver {
+        let port = free_port();
+        let log = self.dir.path().join("apiserver2.log");
+        let command = self.apiserver_command(port, "pki2", &log);
+        let kubeconfig = self.dir.path().join("kubeconfig2");
+        std::fs::write(&kubeconfig, kubeconfig_text(port, ADMIN_TOKEN)).unwrap();
+        let second = SecondApiserver {
+            peer: Peer {
+                child: spawn(command),
+                log,
+            },
+            kubeconfig,
+        };
+        self.wait_ready_at(&second.kubeconfig, &second.peer);
+        second
+    }
+
+    /// etcd's current revision, from its JSON gateway.
+    pub fn etcd_revision(&self) -> u64 {
+        let reply = self.etcd_call("/v3/kv/range", r#"{"key":"AA==","limit":1}"#);
+        let header = &reply["header"]["revision"];
+        header
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .or_else(|| header.as_u64())
+            .unwrap_or_else(|| panic!("no revision in {reply}"))
+    }
+
+    /// Compacts etcd's history up to its current revision (what the
+    /// apiserver's periodic compaction does), so older resource versions
+    /// answer 410 Gone. Returns the revision.
+    pub fn compact_etcd(&self) -> u64 {
+        let revision = self.etcd_revision();
+        self.etcd_call(
+            "/v3/kv/compaction",
+            &format!(r#"{{"revision":"{revision}","physical":true}}"#),
+        );
+        revision
+    }
+
+    fn etcd_call(&self, path: &str, body: &str) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}{path}", self.etcd_port());
+        let response = reqwest::blocking::Client::new()
+            .post(&url)
+            .body(body.to_string())
+            .send()
+            .unwrap_or_else(|e| panic!("etcd {path}: {e}"));
+        assert!(response.status().is_success(), "etcd {path}: {response:?}");
+        serde_json::from_str(&response.text().unwrap()).expect("etcd JSON")
     }
 
     /// Stops kube-apiserver (the state stays in etcd).
@@ -245,46 +310,35 @@ impl Cluster {
 
     /// Waits for /readyz and the default namespaces and Service.
     pub fn wait_ready(&self) {
+        let guard = self.apiserver.lock().unwrap();
+        let peer = guard.as_ref().expect("the apiserver is started");
+        self.wait_ready_at(&self.kubeconfig, peer);
+    }
+
+    fn wait_ready_at(&self, kubeconfig: &Path, apiserver: &Peer) {
         let deadline = Instant::now() + Duration::from_secs(90);
+        let get = |args: &[&str]| self.kubectl_at(kubeconfig, args, None);
         loop {
-            let ready = self
-                .kubectl_try(&["get", "--raw", "/readyz"], None)
-                .is_ok_and(|o| o.trim() == "ok");
+            let ready = get(&["get", "--raw", "/readyz"]).is_ok_and(|o| o.trim() == "ok");
             let defaults = ready
-                && self
-                    .kubectl_try(
-                        &["get", "namespace", "default", "kube-system", "-o", "name"],
-                        None,
-                    )
-                    .is_ok()
-                && self
-                    .kubectl_try(
-                        &[
-                            "get",
-                            "service",
-                            "kubernetes",
-                            "-n",
-                            "default",
-                            "-o",
-                            "name",
-                        ],
-                        None,
-                    )
-                    .is_ok();
+                && get(&["get", "namespace", "default", "kube-system", "-o", "name"]).is_ok()
+                && get(&[
+                    "get",
+                    "service",
+                    "kubernetes",
+                    "-n",
+                    "default",
+                    "-o",
+                    "name",
+                ])
+                .is_ok();
             if defaults {
                 return;
             }
             if Instant::now() > deadline {
-                let log = self
-                    .apiserver
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .map(|p| p.log_text())
-                    .unwrap_or_default();
                 panic!(
                     "kube-apiserver did not become ready; log tail:\n{}",
-                    tail(&log, 40)
+                    tail(&apiserver.log_text(), 40)
                 );
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -304,8 +358,18 @@ impl Cluster {
     }
 
     pub fn kubectl_try(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        self.kubectl_at(&self.kubeconfig, args, stdin)
+    }
+
+    /// kubectl with another kubeconfig (e.g. a second apiserver's).
+    pub fn kubectl_at(
+        &self,
+        kubeconfig: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<String, String> {
         let mut child = Command::new(self.bins.k8s.join("kubectl"))
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()

@@ -23,6 +23,18 @@ impl Clusterdns {
         Self::start_on(corefile, port)
     }
 
+    /// `start` with extra environment variables.
+    pub fn start_with_env(corefile: &str, env: &[(&str, &str)]) -> Clusterdns {
+        let port = super::free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("Corefile");
+        std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
+        let mut server = Self::spawn_with_env(&path, &[], dir, env);
+        server.port = port;
+        server.wait_until_listening();
+        server
+    }
+
     pub fn start_on(corefile: &str, port: u16) -> Clusterdns {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("Corefile");

@@ -1,6 +1,7 @@
 //! forward against stub upstreams on loopback: relaying, transports,
 //! truncation, bad replies, timeouts, failover, max_concurrent, health
-//! checks, except, next, and the ExternalName chase through the server.
+//! checks, a flapping upstream, a flood against a silent one, except, next,
+//! and the ExternalName chase through the server.
 
 mod support;
 
@@ -248,6 +249,175 @@ fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
         .parse()
         .unwrap();
     assert!(count >= 3, "{count}");
+}
+
+#[test]
+fn a_flapping_upstream_is_skipped_while_down_and_used_again_when_back() {
+    let flapping = Stub::start(Mode::Answer);
+    let steady = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n  health_check 100ms\n  max_fails 2\n }}\n}}\n",
+        flapping.addr, steady.addr
+    );
+    let server = Clusterdns::start(&corefile);
+    let addr = server.addr();
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let client = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let mut results = Vec::new();
+            for i in 0.. {
+                if !running.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let name = format!("flap{i}.example.org.");
+                let started = Instant::now();
+                let reply = exchange(
+                    addr,
+                    &query(&name, RecordType::A),
+                    Transport::Udp,
+                    Duration::from_secs(6),
+                );
+                results.push((name, reply.ok(), started.elapsed()));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            results
+        })
+    };
+    // Up, down, up, down, up: the last phase shows it is used again.
+    let phases = [
+        (Mode::Answer, 1500),
+        (Mode::Silent, 4000),
+        (Mode::Answer, 3000),
+        (Mode::Silent, 4000),
+        (Mode::Answer, 3000),
+    ];
+    let mut last_phase_start = 0;
+    for (mode, millis) in phases {
+        last_phase_start = flapping.names.lock().unwrap().len();
+        flapping.set_mode(mode);
+        std::thread::sleep(Duration::from_millis(millis));
+    }
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let results = client.join().unwrap();
+
+    for (name, reply, took) in &results {
+        let reply = reply.as_ref().unwrap_or_else(|| panic!("{name}: no reply"));
+        assert_eq!(addresses(reply), vec![expected_a(name)], "{name}");
+        assert!(
+            *took < Duration::from_millis(2700),
+            "{name}: at most one try lost: {took:?}"
+        );
+    }
+    let slow = results
+        .iter()
+        .filter(|(_, _, took)| *took > Duration::from_secs(1))
+        .count();
+    assert!(
+        (2..=8).contains(&slow),
+        "each down phase costs a few 2 s tries, then the upstream is skipped: {slow} of {}",
+        results.len()
+    );
+    let back = flapping.names.lock().unwrap()[last_phase_start..]
+        .iter()
+        .filter(|name| name.starts_with("flap"))
+        .count();
+    assert!(back >= 10, "used again once back: {back} queries");
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// What a flood of unique names did to a server forwarding to a silent upstream.
+struct Flood {
+    sent: usize,
+    refused: usize,
+    servfail: usize,
+    rss_growth_kib: u64,
+}
+
+/// Sends `count` unique queries as fast as one socket can, while sampling
+/// the server's RSS, then waits out the forward budget for the stragglers.
+fn flood_silent_upstream(options: &str, count: usize) -> Flood {
+    let stub = Stub::start(Mode::Silent);
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  {options}\n }}\n}}\n",
+        stub.addr
+    ));
+    let pid = server.child.id();
+    let before = rss_kib(pid);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(7)))
+        .unwrap();
+    let receiver = {
+        let socket = socket.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let (mut refused, mut servfail) = (0, 0);
+            let mut buffer = [0u8; 512];
+            while let Ok(n) = socket.recv(&mut buffer) {
+                match buffer[..n].get(3).map(|b| b & 0x0F) {
+                    Some(5) => refused += 1,
+                    Some(2) => servfail += 1,
+                    _ => {}
+                }
+            }
+            (refused, servfail)
+        })
+    };
+    let mut peak = before;
+    for i in 0..count {
+        let packet = query(&format!("u{i}.flood.example.org."), RecordType::A)
+            .to_vec()
+            .unwrap();
+        socket.send_to(&packet, server.addr()).unwrap();
+        if i % 1000 == 0 {
+            peak = peak.max(rss_kib(pid));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    for _ in 0..30 {
+        peak = peak.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (refused, servfail) = receiver.join().unwrap();
+    // Still serving after the storm.
+    assert!(server.child.id() == pid && rss_kib(pid) > 0);
+    Flood {
+        sent: count,
+        refused,
+        servfail,
+        rss_growth_kib: peak.saturating_sub(before),
+    }
+}
+
+#[test]
+fn a_flood_against_a_silent_upstream_is_bounded_by_max_concurrent() {
+    let flood = flood_silent_upstream("max_concurrent 500", 30_000);
+    assert!(
+        flood.servfail <= 500,
+        "at most max_concurrent queries wait on the upstream: {} SERVFAIL",
+        flood.servfail
+    );
+    assert!(
+        flood.refused >= flood.sent / 2,
+        "the excess is refused at once: {} of {}",
+        flood.refused,
+        flood.sent
+    );
+    // Without the limit the same flood holds every query (measured:
+    // +118 MiB for 30k); with it the pending set, and so memory, is bounded.
+    assert!(
+        flood.rss_growth_kib < 16 * 1024,
+        "RSS grew {} KiB",
+        flood.rss_growth_kib
+    );
 }
 
 #[test]

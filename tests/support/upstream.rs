@@ -39,6 +39,8 @@ pub struct Stub {
     pub tcp_queries: Arc<AtomicUsize>,
     /// The ID of every query received.
     pub ids: Arc<Mutex<Vec<u16>>>,
+    /// The question name of every query received, as sent.
+    pub names: Arc<Mutex<Vec<String>>>,
     pub ttl: u32,
 }
 
@@ -56,23 +58,26 @@ impl Stub {
             udp_queries: Arc::new(AtomicUsize::new(0)),
             tcp_queries: Arc::new(AtomicUsize::new(0)),
             ids: Arc::new(Mutex::new(Vec::new())),
+            names: Arc::new(Mutex::new(Vec::new())),
             ttl,
         };
-        let (mode, count, ids) = (
-            stub.mode.clone(),
-            stub.udp_queries.clone(),
-            stub.ids.clone(),
-        );
-        std::thread::spawn(move || serve_udp(udp, mode, count, ids, ttl));
-        let (mode, count, ids) = (
-            stub.mode.clone(),
-            stub.tcp_queries.clone(),
-            stub.ids.clone(),
-        );
+        let seen = Seen {
+            count: stub.udp_queries.clone(),
+            ids: stub.ids.clone(),
+            names: stub.names.clone(),
+        };
+        let mode = stub.mode.clone();
+        std::thread::spawn(move || serve_udp(udp, mode, seen, ttl));
+        let seen = Seen {
+            count: stub.tcp_queries.clone(),
+            ids: stub.ids.clone(),
+            names: stub.names.clone(),
+        };
+        let mode = stub.mode.clone();
         std::thread::spawn(move || {
             for stream in tcp.incoming().flatten() {
-                let (mode, count, ids) = (mode.clone(), count.clone(), ids.clone());
-                std::thread::spawn(move || serve_tcp(stream, mode, count, ids, ttl));
+                let (mode, seen) = (mode.clone(), seen.clone());
+                std::thread::spawn(move || serve_tcp(stream, mode, seen, ttl));
             }
         });
         stub
@@ -87,6 +92,24 @@ impl Stub {
     }
 }
 
+/// Where the stub records what it received.
+#[derive(Clone)]
+struct Seen {
+    count: Arc<AtomicUsize>,
+    ids: Arc<Mutex<Vec<u16>>>,
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+impl Seen {
+    fn record(&self, query: &Message) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.ids.lock().unwrap().push(query.metadata.id);
+        if let Some(question) = query.queries.first() {
+            self.names.lock().unwrap().push(question.name().to_ascii());
+        }
+    }
+}
+
 /// A UDP socket and a TCP listener on the same free port, bound at once so
 /// no other socket can take the port in between.
 fn bind_pair() -> (UdpSocket, TcpListener) {
@@ -98,13 +121,7 @@ fn bind_pair() -> (UdpSocket, TcpListener) {
     }
 }
 
-fn serve_udp(
-    socket: UdpSocket,
-    mode: Arc<Mutex<Mode>>,
-    count: Arc<AtomicUsize>,
-    ids: Arc<Mutex<Vec<u16>>>,
-    ttl: u32,
-) {
+fn serve_udp(socket: UdpSocket, mode: Arc<Mutex<Mode>>, seen: Seen, ttl: u32) {
     let mut buffer = vec![0u8; 65535];
     loop {
         let Ok((length, from)) = socket.recv_from(&mut buffer) else {
@@ -113,8 +130,7 @@ fn serve_udp(
         let Ok(query) = Message::from_vec(&buffer[..length]) else {
             continue;
         };
-        count.fetch_add(1, Ordering::SeqCst);
-        ids.lock().unwrap().push(query.metadata.id);
+        seen.record(&query);
         let mode = mode.lock().unwrap().clone();
         let socket = socket.try_clone().unwrap();
         std::thread::spawn(move || {
@@ -125,13 +141,7 @@ fn serve_udp(
     }
 }
 
-fn serve_tcp(
-    mut stream: std::net::TcpStream,
-    mode: Arc<Mutex<Mode>>,
-    count: Arc<AtomicUsize>,
-    ids: Arc<Mutex<Vec<u16>>>,
-    ttl: u32,
-) {
+fn serve_tcp(mut stream: std::net::TcpStream, mode: Arc<Mutex<Mode>>, seen: Seen, ttl: u32) {
     loop {
         let mut length = [0u8; 2];
         if stream.read_exact(&mut length).is_err() {
@@ -144,8 +154,7 @@ fn serve_tcp(
         let Ok(query) = Message::from_vec(&body) else {
             return;
         };
-        count.fetch_add(1, Ordering::SeqCst);
-        ids.lock().unwrap().push(query.metadata.id);
+        seen.record(&query);
         let mode = mode.lock().unwrap().clone();
         for reply in replies(&query, &mode, false, ttl) {
             let mut framed = (reply.len() as u16).to_be_bytes().to_vec();

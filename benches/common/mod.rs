@@ -1,0 +1,250 @@
+//! What the benchmarks share: starting pinned servers, driving dnsperf,
+//! and reading a process's CPU time and RSS from /proc.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::support::free_port;
+use super::support::peers::{PeerBins, eventually};
+
+pub struct Server {
+    pub name: &'static str,
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn pinned(program: &Path) -> Command {
+    let mut command = Command::new("taskset");
+    command
+        .arg("-c")
+        .arg("0")
+        .arg(program)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+pub fn wait_listening(port: u16) {
+    eventually(Duration::from_secs(30), "the server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+}
+
+pub fn start_clusterdns(dir: &Path, corefile: &str) -> Server {
+    let port = free_port();
+    let path = dir.join(format!("clusterdns-{port}.Corefile"));
+    std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
+    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/clusterdns");
+    let child = pinned(&binary)
+        .arg("-conf")
+        .arg(&path)
+        .spawn()
+        .expect("clusterdns");
+    wait_listening(port);
+    Server {
+        name: "clusterdns",
+        child,
+        port,
+    }
+}
+
+pub fn start_coredns(dir: &Path, corefile: &str) -> Server {
+    let port = free_port();
+    let path = dir.join(format!("coredns-{port}.Corefile"));
+    std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
+    let binary = PeerBins::locate().coredns.join("coredns");
+    let child = pinned(&binary)
+        .env("GOMAXPROCS", "1")
+        .arg("-conf")
+        .arg(&path)
+        .spawn()
+        .expect("coredns");
+    wait_listening(port);
+    Server {
+        name: "CoreDNS",
+        child,
+        port,
+    }
+}
+
+pub fn start_knotd(dir: &Path, zones: &[(&str, String)]) -> Server {
+    let port = free_port();
+    let run = dir.join(format!("knot-{port}"));
+    std::fs::create_dir_all(&run).unwrap();
+    let mut config = format!(
+        "server:\n  listen: 127.0.0.1@{port}\n  rundir: {0}\n  background-workers: 1\n  udp-workers: 1\n  tcp-workers: 1\ndatabase:\n  storage: {0}\nlog:\n  - target: stderr\n    any: error\nzone:\n",
+        run.display()
+    );
+    for (zone, text) in zones {
+        let file = run.join(format!("{zone}zone"));
+        std::fs::write(&file, text).unwrap();
+        writeln!(config, "  - domain: {zone}\n    file: {}", file.display()).unwrap();
+    }
+    let conf = run.join("knot.conf");
+    std::fs::write(&conf, config).unwrap();
+    let child = pinned(Path::new("knotd"))
+        .arg("-c")
+        .arg(&conf)
+        .spawn()
+        .expect("knotd");
+    wait_listening(port);
+    Server {
+        name: "knotd",
+        child,
+        port,
+    }
+}
+
+/// CPU seconds (user + system) of a process so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// The real server process (taskset execs, so the child PID is the server).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+pub struct Run {
+    pub qps: f64,
+    pub sent: f64,
+    pub completed: f64,
+    pub lost: f64,
+    /// dnsperf's "Response codes" line, e.g. `[("NOERROR", 900.0), ("NXDOMAIN", 100.0)]`.
+    pub rcodes: Vec<(String, f64)>,
+    pub latencies: Vec<f64>,
+}
+
+pub fn dnsperf(port: u16, queries: &Path, seconds: u32, rate: Option<u32>, verbose: bool) -> Run {
+    let mut command = Command::new("taskset");
+    command
+        .args([
+            "-c",
+            "1",
+            "dnsperf",
+            "-s",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-d",
+        ])
+        .arg(queries);
+    command.args([
+        "-l",
+        &seconds.to_string(),
+        "-c",
+        "8",
+        "-q",
+        "200",
+        "-t",
+        "2",
+        // 4 MB socket buffers: a short stall of dnsperf's own thread must
+        // not drop replies and count them as the server's losses.
+        "-b",
+        "4096",
+    ]);
+    if let Some(rate) = rate {
+        command.args(["-Q", &rate.to_string()]);
+    }
+    if verbose {
+        command.arg("-v");
+    }
+    let output = command.output().expect("dnsperf (installed by bench/run)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let number = |label: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let latencies = if verbose {
+        let mut values: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with('>'))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .collect();
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        values
+    } else {
+        Vec::new()
+    };
+    Run {
+        qps: number("Queries per second:"),
+        sent: number("Queries sent:"),
+        completed: number("Queries completed:"),
+        lost: number("Queries lost:"),
+        rcodes: response_codes(&text),
+        latencies,
+    }
+}
+
+/// Parses `Response codes:       NOERROR 80 (80.00%), NXDOMAIN 20 (20.00%)`.
+fn response_codes(text: &str) -> Vec<(String, f64)> {
+    let Some(line) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Response codes:"))
+    else {
+        return Vec::new();
+    };
+    line.split(',')
+        .filter_map(|part| {
+            let mut words = part.split_whitespace();
+            let code = words.next()?.to_string();
+            let count = words.next()?.parse().ok()?;
+            Some((code, count))
+        })
+        .collect()
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Datagrams the kernel dropped on the UDP sockets bound to `port` (their
+/// receive buffers were full), from /proc/net/udp and /proc/net/udp6.
+pub fn udp_drops(port: u16) -> u64 {
+    let local = format!(":{port:04X}");
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let bound_here = fields.get(1)?.ends_with(&local);
+                    bound_here.then(|| fields.last()?.parse::<u64>().ok())?
+                })
+                .collect::<Vec<u64>>()
+        })
+        .sum()
+}

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    Server, cpu_seconds, dnsperf, percentile, rss_mib, start_clusterdns, start_coredns, start_knotd,
+    CLUSTER_QUERIES, Server, cpu_seconds, dnsperf, percentile, rss_mib, start_clusterdns,
+    start_coredns, start_knotd,
 };
 use support::peers::cluster;
 
@@ -97,22 +98,11 @@ fn main() {
         .unwrap();
 
     // Mix (a): cluster names.
-    let cluster_queries: Vec<String> = [
-        "svc1.testns.svc.cluster.local A",
-        "svc1.testns.svc.cluster.local AAAA",
-        "hdls1.testns.svc.cluster.local A",
-        "_http._tcp.svc1.testns.svc.cluster.local SRV",
-        "svc-dual-stack.testns.svc.cluster.local AAAA",
-        "kubernetes.default.svc.cluster.local A",
-        "multiport.testns.svc.cluster.local SRV",
-        "api.example.com.testns.svc.cluster.local A",
-        "api.example.com.svc.cluster.local A",
-        "api.example.com.cluster.local A",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(std::iter::once(format!("{} PTR", reverse(svc1))))
-    .collect();
+    let cluster_queries: Vec<String> = CLUSTER_QUERIES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(std::iter::once(format!("{} PTR", reverse(svc1))))
+        .collect();
     let cluster_file = write_queries(dir, "cluster.txt", &cluster_queries);
     let k8s = |extra: &str| {
         format!(

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Run, dnsperf, rss_mib, start_clusterdns, udp_drops};
+use common::{CLUSTER_QUERIES, Run, dnsperf, rss_mib, start_clusterdns, udp_drops};
 use support::peers::{Cluster, cluster};
 use support::upstream::{Mode, Stub};
 
@@ -97,20 +97,13 @@ fn corefile(cluster: &Cluster, upstream: &Stub) -> String {
 /// Cluster names of the F1 fixture (answers, NODATA, NXDOMAIN misses) and
 /// 200 forwarded names, which the cache serves after their first miss.
 fn write_queries(dir: &Path) -> PathBuf {
-    let mut lines: Vec<String> = [
-        "svc1.testns.svc.cluster.local A",
-        "svc1.testns.svc.cluster.local AAAA",
-        "hdls1.testns.svc.cluster.local A",
-        "_http._tcp.svc1.testns.svc.cluster.local SRV",
-        "svc-dual-stack.testns.svc.cluster.local AAAA",
-        "kubernetes.default.svc.cluster.local A",
-        "api.example.com.testns.svc.cluster.local A",
-        "api.example.com.cluster.local A",
-        "1-2-3-4.testns.pod.cluster.local A",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut lines: Vec<String> = CLUSTER_QUERIES
+        .iter()
+        .map(|s| s.to_string())
+        .chain(std::iter::once(
+            "1-2-3-4.testns.pod.cluster.local A".to_string(),
+        ))
+        .collect();
     lines.extend((0..200).map(|i| format!("host{i}.example.org A")));
     let path = dir.join("soak.txt");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();

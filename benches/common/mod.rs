@@ -10,6 +10,21 @@ use std::time::Duration;
 use super::support::free_port;
 use super::support::peers::{PeerBins, eventually};
 
+/// Cluster names of the F1 fixture (`tests/fixtures/cluster-f1.yaml`):
+/// A/AAAA/SRV answers and the search-path misses a pod's resolver sends.
+pub const CLUSTER_QUERIES: &[&str] = &[
+    "svc1.testns.svc.cluster.local A",
+    "svc1.testns.svc.cluster.local AAAA",
+    "hdls1.testns.svc.cluster.local A",
+    "_http._tcp.svc1.testns.svc.cluster.local SRV",
+    "svc-dual-stack.testns.svc.cluster.local AAAA",
+    "kubernetes.default.svc.cluster.local A",
+    "multiport.testns.svc.cluster.local SRV",
+    "api.example.com.testns.svc.cluster.local A",
+    "api.example.com.svc.cluster.local A",
+    "api.example.com.cluster.local A",
+];
+
 pub struct Server {
     pub name: &'static str,
     pub child: Child,

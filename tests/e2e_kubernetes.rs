@@ -613,3 +613,43 @@ fn a_silently_stalled_watch_is_dropped_and_resumed() {
     );
     assert!(!ask(ours.addr(), &before, RecordType::A).answers.is_empty());
 }
+
+#[test]
+fn endpoint_with_tls_client_certificates_answers_like_coredns() {
+    let cluster = cluster();
+    let (cert, key, ca) = cluster.tls_files();
+    let corefile = |ca: &std::path::Path| {
+        format!(
+            ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local {{\n  endpoint https://127.0.0.1:{}\n  tls {} {} {}\n }}\n}}\n",
+            cluster.api_port,
+            cert.display(),
+            key.display(),
+            ca.display()
+        )
+    };
+    let coredns = Coredns::start(&corefile(&ca), &cluster.kubeconfig);
+    let ours = start_ours(cluster, &corefile(&ca));
+    let name = "kubernetes.default.svc.cluster.local.";
+    wait_answer(
+        ours.addr(),
+        name,
+        RecordType::A,
+        |r| !r.answers.is_empty(),
+        "an answer over tls",
+    );
+    let theirs = ask(coredns.addr(), name, RecordType::A);
+    let mine = ask(ours.addr(), name, RecordType::A);
+    assert_eq!(compare(&theirs, &mine), vec![], "{name}");
+
+    // A CA that did not sign the apiserver's certificate: refused, and said.
+    let wrong = start_ours(cluster, &corefile(&cluster.client_ca()));
+    let line = wrong.wait_for_line("[ERROR] plugin/kubernetes:");
+    assert!(line.contains("watch"), "{line}");
+    assert_eq!(
+        ask(wrong.addr(), name, RecordType::A)
+            .metadata
+            .response_code,
+        ResponseCode::ServFail,
+        "never synced: a would-be answer is SERVFAIL"
+    );
+}

@@ -166,6 +166,7 @@ impl Cluster {
             "-out",
             &path(run, "sa.pub"),
         ]);
+        client_certificates(run);
         std::fs::write(
             run.join("tokens.csv"),
             format!("{ADMIN_TOKEN},admin,admin,\"system:masters\"\n"),
@@ -245,8 +246,26 @@ impl Cluster {
             &format!("--service-account-signing-key-file={}", path(run, "sa.key")),
             "--disable-admission-plugins=ServiceAccount",
             "--endpoint-reconciler-type=none",
+            &format!("--client-ca-file={}", path(run, "client-ca.crt")),
         ]);
         command
+    }
+
+    /// `(client certificate, client key, CA of the serving certificate)`
+    /// for the `tls` option: the client is `system:masters` by certificate,
+    /// and the CA is the apiserver's self-signed bundle.
+    pub fn tls_files(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let run = self.dir.path();
+        (
+            run.join("client.crt"),
+            run.join("client.key"),
+            run.join("pki/apiserver.crt"),
+        )
+    }
+
+    /// The CA that signs client certificates (not the serving one).
+    pub fn client_ca(&self) -> PathBuf {
+        self.dir.path().join("client-ca.crt")
     }
 
     /// A second kube-apiserver on the same etcd, with its own port and
@@ -431,6 +450,61 @@ pub fn kubeconfig_text(port: u16, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: user\ncurrent-context: test\n"
     )
+}
+
+/// A CA for client certificates and an admin client certificate signed by it.
+fn client_certificates(run: &Path) {
+    let file = |name: &str| path(run, name);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=clusterdns-test-client-ca",
+        "-keyout",
+        &file("client-ca.key"),
+        "-out",
+        &file("client-ca.crt"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/O=system:masters/CN=tls-admin",
+        "-keyout",
+        &file("client.key"),
+        "-out",
+        &file("client.csr"),
+    ]);
+    // Extensions make it an X.509 v3 certificate (rustls refuses v1).
+    std::fs::write(
+        run.join("client.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-extfile",
+        &file("client.ext"),
+        "-days",
+        "2",
+        "-in",
+        &file("client.csr"),
+        "-CA",
+        &file("client-ca.crt"),
+        "-CAkey",
+        &file("client-ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &file("client.crt"),
+    ]);
 }
 
 fn openssl(args: &[&str]) {

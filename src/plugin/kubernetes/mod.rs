@@ -164,14 +164,41 @@ async fn client_config(connection: &Connection) -> Result<kube::Config, String> 
                 .map_err(|e| e.to_string())
         }
         Connection::Endpoint { url, tls } => {
-            if tls.is_some() {
-                return Err("the tls option is not supported yet; use kubeconfig".into());
-            }
-            let uri = url.parse().map_err(|e| format!("endpoint {url}: {e}"))?;
-            Ok(kube::Config::new(uri))
+            let kubeconfig = endpoint_kubeconfig(url, tls.as_ref())?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| format!("endpoint {url}: {e}"))
         }
         Connection::Snapshot(_) => Err("a snapshot needs no client".into()),
     }
+}
+
+/// The client settings CoreDNS derives from `endpoint` and `tls CERT KEY
+/// CACERT`: the server URL, and when given, the CA that signs the server's
+/// certificate and the client's certificate and key (file paths, read by
+/// kube as a kubeconfig's `certificate-authority`, `client-certificate`,
+/// `client-key` are).
+fn endpoint_kubeconfig(
+    url: &str,
+    tls: Option<&(String, String, String)>,
+) -> Result<kube::config::Kubeconfig, String> {
+    let quote = |text: &str| serde_json::Value::from(text).to_string();
+    let (ca, user) = match tls {
+        Some((cert, key, ca)) => (
+            format!("\n    certificate-authority: {}", quote(ca)),
+            format!(
+                "\n    client-certificate: {}\n    client-key: {}",
+                quote(cert),
+                quote(key)
+            ),
+        ),
+        None => (String::new(), " {}".to_string()),
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: endpoint\n  cluster:\n    server: {}{ca}\nusers:\n- name: endpoint\n  user:{user}\ncontexts:\n- name: endpoint\n  context:\n    cluster: endpoint\n    user: endpoint\ncurrent-context: endpoint\n",
+        quote(url)
+    );
+    kube::config::Kubeconfig::from_yaml(&text).map_err(|e| format!("endpoint {url}: {e}"))
 }
 
 impl Plugin for Kubernetes {

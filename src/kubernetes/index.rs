@@ -13,62 +13,79 @@ type ByName<T> = HashMap<Arc<str>, HashMap<Arc<str>, T>>;
 #[derive(Debug, Default)]
 pub struct Index {
     /// Services by namespace and name.
-    pub services: ByName<Arc<Service>>,
-    /// Slices by namespace and `kubernetes.io/service-name` label.
-    pub slices: ByName<Vec<Arc<Slice>>>,
-    pub namespaces: HashSet<Arc<str>>,
+    pub services: Arc<ByName<Arc<Service>>>,
     /// Services by each cluster IP.
-    pub cluster_ips: HashMap<IpAddr, Vec<Arc<Service>>>,
+    pub cluster_ips: Arc<HashMap<IpAddr, Vec<Arc<Service>>>>,
+    /// Slices by namespace and `kubernetes.io/service-name` label.
+    pub slices: Arc<ByName<Vec<Arc<Slice>>>>,
     /// Slices by each ready address.
-    pub endpoint_ips: HashMap<IpAddr, Vec<Arc<Slice>>>,
+    pub endpoint_ips: Arc<HashMap<IpAddr, Vec<Arc<Slice>>>>,
     /// Pods by `status.podIP` text (verified mode).
-    pub pods: HashMap<Arc<str>, Vec<Arc<Pod>>>,
+    pub pods: Arc<HashMap<Arc<str>, Vec<Arc<Pod>>>>,
+    pub namespaces: Arc<HashSet<Arc<str>>>,
     pub serial: u32,
     pub synced: bool,
 }
 
+/// Which kinds changed since the last index was built.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Changed {
+    pub services: bool,
+    pub slices: bool,
+    pub pods: bool,
+    pub namespaces: bool,
+}
+
+impl Changed {
+    pub const ALL: Changed = Changed {
+        services: true,
+        slices: true,
+        pods: true,
+        namespaces: true,
+    };
+}
+
 impl Index {
+    /// Builds every part from the store.
     pub fn build(store: &Store) -> Index {
-        let mut index = Index {
+        Index::rebuild(store, &Index::default(), Changed::ALL)
+    }
+
+    /// A new index that rebuilds only the parts of the kinds that changed
+    /// and shares the rest with `previous`. Why: at 100k Pods and endpoints
+    /// a full rebuild takes tens of milliseconds, and a Service write (or a
+    /// Pod's) should not wait for the endpoints to be re-indexed.
+    pub fn rebuild(store: &Store, previous: &Index, changed: Changed) -> Index {
+        let (services, cluster_ips) = if changed.services {
+            let (by_name, by_ip) = services_parts(store);
+            (Arc::new(by_name), Arc::new(by_ip))
+        } else {
+            (previous.services.clone(), previous.cluster_ips.clone())
+        };
+        let (slices, endpoint_ips) = if changed.slices {
+            let (by_name, by_ip) = slices_parts(store);
+            (Arc::new(by_name), Arc::new(by_ip))
+        } else {
+            (previous.slices.clone(), previous.endpoint_ips.clone())
+        };
+        Index {
+            services,
+            cluster_ips,
+            slices,
+            endpoint_ips,
+            pods: if changed.pods {
+                Arc::new(pods_part(store))
+            } else {
+                previous.pods.clone()
+            },
+            namespaces: if changed.namespaces {
+                Arc::new(store.namespaces.values().map(|n| n.name.clone()).collect())
+            } else {
+                previous.namespaces.clone()
+            },
             serial: store.serial,
             synced: store.synced(),
-            ..Default::default()
-        };
-        for service in store.services.values() {
-            if let super::model::ServiceKind::ClusterIp(ips) = &service.kind {
-                for ip in ips {
-                    index
-                        .cluster_ips
-                        .entry(*ip)
-                        .or_default()
-                        .push(service.clone());
-                }
-            }
-            let names = index.services.entry(service.namespace.clone()).or_default();
-            names.insert(service.name.clone(), service.clone());
         }
-        for slice in store.slices.values() {
-            let names = index.slices.entry(slice.namespace.clone()).or_default();
-            names
-                .entry(slice.service.clone())
-                .or_default()
-                .push(slice.clone());
-            for address in &slice.addresses {
-                let at = index.endpoint_ips.entry(address.ip).or_default();
-                if !at.iter().any(|s| Arc::ptr_eq(s, slice)) {
-                    at.push(slice.clone());
-                }
-            }
-        }
-        for pod in store.pods.values() {
-            index
-                .pods
-                .entry(pod.ip.clone())
-                .or_default()
-                .push(pod.clone());
-        }
-        index.namespaces = store.namespaces.values().map(|n| n.name.clone()).collect();
-        index
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<Service>> {
@@ -81,5 +98,127 @@ impl Index {
             .and_then(|n| n.get(name))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+}
+
+type ServicesByIp = HashMap<IpAddr, Vec<Arc<Service>>>;
+
+fn services_parts(store: &Store) -> (ByName<Arc<Service>>, ServicesByIp) {
+    let mut by_name: ByName<Arc<Service>> = HashMap::new();
+    let mut by_ip: ServicesByIp = HashMap::new();
+    for service in store.services.values() {
+        if let super::model::ServiceKind::ClusterIp(ips) = &service.kind {
+            for ip in ips {
+                by_ip.entry(*ip).or_default().push(service.clone());
+            }
+        }
+        let names = by_name.entry(service.namespace.clone()).or_default();
+        names.insert(service.name.clone(), service.clone());
+    }
+    (by_name, by_ip)
+}
+
+type SlicesByIp = HashMap<IpAddr, Vec<Arc<Slice>>>;
+
+fn slices_parts(store: &Store) -> (ByName<Vec<Arc<Slice>>>, SlicesByIp) {
+    let mut by_name: ByName<Vec<Arc<Slice>>> = HashMap::new();
+    let mut by_ip: SlicesByIp = HashMap::new();
+    for slice in store.slices.values() {
+        let names = by_name.entry(slice.namespace.clone()).or_default();
+        names
+            .entry(slice.service.clone())
+            .or_default()
+            .push(slice.clone());
+        for address in &slice.addresses {
+            let at = by_ip.entry(address.ip).or_default();
+            if !at.iter().any(|s| Arc::ptr_eq(s, slice)) {
+                at.push(slice.clone());
+            }
+        }
+    }
+    (by_name, by_ip)
+}
+
+fn pods_part(store: &Store) -> HashMap<Arc<str>, Vec<Arc<Pod>>> {
+    let mut by_ip: HashMap<Arc<str>, Vec<Arc<Pod>>> = HashMap::new();
+    for pod in store.pods.values() {
+        by_ip.entry(pod.ip.clone()).or_default().push(pod.clone());
+    }
+    by_ip
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubernetes::model::{Address, ServiceKind};
+
+    fn service(name: &str, ip: [u8; 4]) -> Service {
+        Service {
+            namespace: "ns".into(),
+            name: name.into(),
+            kind: ServiceKind::ClusterIp(vec![IpAddr::from(ip)]),
+            ports: Vec::new(),
+        }
+    }
+
+    fn slice(service: &str, ip: [u8; 4]) -> Slice {
+        Slice {
+            namespace: "ns".into(),
+            service: service.into(),
+            ports: Vec::new(),
+            addresses: vec![Address {
+                ip: IpAddr::from(ip),
+                text: IpAddr::from(ip).to_string().into(),
+                hostname: None,
+                pod_name: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_rebuild_shares_the_parts_of_unchanged_kinds_and_sees_the_changed_ones() {
+        let mut store = Store::new(true, true);
+        store
+            .services
+            .apply("ns/a".into(), Some(service("a", [10, 0, 0, 1])));
+        store
+            .slices
+            .apply("ns/a-1".into(), Some(slice("a", [10, 1, 0, 1])));
+        store.take_changes();
+        let first = store.index();
+
+        store
+            .services
+            .apply("ns/b".into(), Some(service("b", [10, 0, 0, 2])));
+        let changed = store.take_changes();
+        let second = Index::rebuild(&store, &first, changed);
+        assert!(second.service("ns", "b").is_some(), "the new Service");
+        assert!(
+            second
+                .cluster_ips
+                .contains_key(&IpAddr::from([10, 0, 0, 2]))
+        );
+        assert!(Arc::ptr_eq(&first.slices, &second.slices), "slices shared");
+        assert!(Arc::ptr_eq(&first.endpoint_ips, &second.endpoint_ips));
+        assert!(Arc::ptr_eq(&first.pods, &second.pods));
+        assert!(!Arc::ptr_eq(&first.services, &second.services));
+
+        store.slices.delete("ns/a-1");
+        let changed = store.take_changes();
+        let third = Index::rebuild(&store, &second, changed);
+        assert!(
+            third.service_slices("ns", "a").is_empty(),
+            "the slice is gone"
+        );
+        assert!(third.endpoint_ips.is_empty());
+        assert!(
+            Arc::ptr_eq(&second.services, &third.services),
+            "services shared"
+        );
+
+        let changed = store.take_changes();
+        let unchanged = Index::rebuild(&store, &third, changed);
+        assert!(Arc::ptr_eq(&third.services, &unchanged.services));
+        assert!(Arc::ptr_eq(&third.slices, &unchanged.slices));
     }
 }

@@ -23,7 +23,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(store: Store) -> Arc<Shared> {
+    pub fn new(mut store: Store) -> Arc<Shared> {
+        store.take_changes();
         let index = store.index();
         Arc::new(Shared {
             index: ArcSwap::from_pointee(index),
@@ -50,8 +51,13 @@ impl Shared {
 
     /// Rebuilds and swaps the index now (used by the publisher and by
     /// sources that load everything at once).
+    /// Only the kinds that changed are re-indexed; the rest is shared.
     pub fn publish(&self) {
-        let index = self.store.lock().expect("store lock").index();
+        let index = {
+            let mut store = self.store.lock().expect("store lock");
+            let changed = store.take_changes();
+            Index::rebuild(&store, &self.index.load(), changed)
+        };
         self.index.store(Arc::new(index));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::index::Index;
+use super::index::{Changed, Index};
 use super::model::{Namespace, Pod, Service, Slice};
 
 /// `namespace/name` (or the uid) of an object.
@@ -21,6 +21,8 @@ pub struct Table<T> {
     objects: HashMap<Key, Arc<T>>,
     /// Whether the first full list has arrived.
     pub synced: bool,
+    /// Whether the objects changed since the last `take_changed`.
+    changed: bool,
 }
 
 impl<T> Default for Table<T> {
@@ -28,6 +30,7 @@ impl<T> Default for Table<T> {
         Table {
             objects: HashMap::new(),
             synced: false,
+            changed: false,
         }
     }
 }
@@ -36,6 +39,12 @@ impl<T: PartialEq> Table<T> {
     /// Adds or replaces (None removes, for objects that reduce to nothing).
     /// Returns whether the DNS-visible data changed.
     pub fn apply(&mut self, key: Key, value: Option<T>) -> bool {
+        let changed = self.apply_quietly(key, value);
+        self.changed |= changed;
+        changed
+    }
+
+    fn apply_quietly(&mut self, key: Key, value: Option<T>) -> bool {
         match value {
             Some(value) => match self.objects.get(&key) {
                 Some(old) if **old == value => false,
@@ -49,7 +58,9 @@ impl<T: PartialEq> Table<T> {
     }
 
     pub fn delete(&mut self, key: &str) -> bool {
-        self.objects.remove(key).is_some()
+        let changed = self.objects.remove(key).is_some();
+        self.changed |= changed;
+        changed
     }
 
     /// Replaces everything with a complete list; marks the kind synced.
@@ -62,7 +73,13 @@ impl<T: PartialEq> Table<T> {
                 .any(|(k, v)| self.objects.get(k).is_none_or(|old| old != v));
         self.objects = fresh;
         self.synced = true;
+        self.changed |= changed;
         changed
+    }
+
+    /// Whether anything changed since the last call; clears the mark.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Arc<T>> {
@@ -118,5 +135,15 @@ impl Store {
 
     pub fn index(&self) -> Index {
         Index::build(self)
+    }
+
+    /// The kinds changed since the last call (which clears the marks).
+    pub fn take_changes(&mut self) -> Changed {
+        Changed {
+            services: self.services.take_changed(),
+            slices: self.slices.take_changed(),
+            pods: self.pods.take_changed(),
+            namespaces: self.namespaces.take_changed(),
+        }
     }
 }

@@ -185,7 +185,19 @@ fn log_lines_match_coredns_except_the_duration() {
         ids.push(msg.metadata.id);
         both_raw(&pair, &socket, &msg.to_vec().unwrap());
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Both logs arrive through pipes: wait for all the lines (or 10 s).
+    let expected = cases().len() - 1;
+    let info = |lines: &mut dyn Iterator<Item = String>| {
+        lines.filter(|l| l.starts_with("[INFO] 127.")).count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline
+        && (info(&mut pair.coredns.peer.log_text().lines().map(String::from)) < expected
+            || info(&mut pair.ours.lines().into_iter()) < expected)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let strip = |line: &str| {
         line.rsplit_once(' ')
             .map(|(head, _)| head.to_string())

@@ -36,12 +36,7 @@ fn a_server_forwarding_to_itself_exits_with_the_loop_message() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(1));
-    std::thread::sleep(Duration::from_millis(100));
-    let line = server
-        .lines()
-        .into_iter()
-        .find(|l| l.starts_with("[FATAL] plugin/loop: Loop (127.0.0.1:"))
-        .expect("fatal line");
+    let line = server.wait_for_line("[FATAL] plugin/loop: Loop (127.0.0.1:");
     let pattern = regex::Regex::new(&format!(
         r#"^\[FATAL\] plugin/loop: Loop \(127\.0\.0\.1:\d+ -> 127\.0\.0\.1:{port}\) detected for zone "\.", see https://coredns\.io/plugins/loop#troubleshooting\. Query: "HINFO \d+\.\d+\."$"#
     ))

@@ -205,6 +205,12 @@ fn sigterm_makes_ready_503_then_exits_after_lameduck() {
     let mut server = Clusterdns::start(&format!(
         ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port} {{\n lameduck 1s\n }}\n ready 127.0.0.1:{ready_port}\n whoami\n}}\n"
     ));
+    // Fully started (signal handlers in place) once /ready answers 200.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while http_get(ready_port, "/ready").map(|r| r.0) != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let start = std::time::Instant::now();
     server.signal(libc::SIGTERM);
     server.wait_for_line("[INFO] plugin/health: Going into lameduck mode for 1s");

@@ -37,11 +37,7 @@ fn first_a(reply: &Message) -> Option<IpAddr> {
 fn last_known_data_serves_while_the_apiserver_is_down_then_relists() {
     let cluster = cluster();
     let ns = cluster.namespace("restart");
-    let service = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports: [{{port: 80}}]\n"
-        )
-    };
+    let service = |name: &str| support::peers::service_yaml(&ns, name);
     cluster.apply(&service("before"));
     cluster.apply(&service("doomed"));
     let corefile = format!(

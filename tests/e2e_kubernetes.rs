@@ -559,11 +559,7 @@ fn dns_programming_latency_is_recorded_for_headless_services() {
 fn a_silently_stalled_watch_is_dropped_and_resumed() {
     let cluster = cluster();
     let ns = cluster.namespace("stall");
-    let service = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  ports: [{{port: 80}}]\n"
-        )
-    };
+    let service = |name: &str| support::peers::service_yaml(&ns, name);
     cluster.apply(&service("before"));
     // clusterdns reaches the apiserver through a relay that can go silent.
     let proxy = support::proxy::StallingProxy::start(([127, 0, 0, 1], cluster.api_port).into());

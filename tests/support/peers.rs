@@ -445,6 +445,13 @@ impl Cluster {
     }
 }
 
+/// A ClusterIP Service `name` in `namespace` with port 80, for `apply`.
+pub fn service_yaml(namespace: &str, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  ports: [{{port: 80}}]\n"
+    )
+}
+
 /// A kubeconfig for the test apiserver with a bearer token.
 pub fn kubeconfig_text(port: u16, token: &str) -> String {
     format!(

@@ -25,21 +25,18 @@ impl Clusterdns {
 
     /// `start` with extra environment variables.
     pub fn start_with_env(corefile: &str, env: &[(&str, &str)]) -> Clusterdns {
-        let port = super::free_port();
+        Self::start_on_with_env(corefile, super::free_port(), env)
+    }
+
+    pub fn start_on(corefile: &str, port: u16) -> Clusterdns {
+        Self::start_on_with_env(corefile, port, &[])
+    }
+
+    fn start_on_with_env(corefile: &str, port: u16, env: &[(&str, &str)]) -> Clusterdns {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("Corefile");
         std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
         let mut server = Self::spawn_with_env(&path, &[], dir, env);
-        server.port = port;
-        server.wait_until_listening();
-        server
-    }
-
-    pub fn start_on(corefile: &str, port: u16) -> Clusterdns {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("Corefile");
-        std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
-        let mut server = Self::spawn(&path, &[], dir);
         server.port = port;
         server.wait_until_listening();
         server

@@ -4,6 +4,7 @@
 //! listener reads its routing table through an `ArcSwap`, so a reload
 //! replaces the tables without closing a socket or dropping a query.
 
+pub mod batch;
 pub mod handler;
 pub mod http;
 pub mod instance;

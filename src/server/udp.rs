@@ -1,13 +1,18 @@
 //! The UDP hot path: one task per `SO_REUSEPORT` socket, receiving and
-//! answering inline. A task is spawned only for a query whose chain is
-//! waiting on something (an upstream), never for a locally answered one.
+//! answering inline, a batch of datagrams per system call. A task is
+//! spawned only for a query whose chain is waiting on something (an
+//! upstream), never for a locally answered one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::os::fd::AsRawFd;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
+
+use super::batch::{RecvBatch, send_batch};
 
 use super::handler::{Arrival, Handled, handle_packet};
 use super::request::Proto;
@@ -38,37 +43,72 @@ pub fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Serves one socket until the task is aborted.
+/// Datagrams taken per `recvmmsg`.
+const BATCH: usize = 32;
+
+/// Serves one socket until the task is aborted: wait for readiness, take
+/// every queued query in one call, answer the local ones inline, send all
+/// answers in one call, and hand waiting chains to their own task.
 pub async fn serve_udp(socket: Arc<UdpSocket>, routes: Arc<ArcSwap<Routes>>) {
     let local = socket
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let mut buffer = vec![0u8; 65535];
+    let mut batch = RecvBatch::new(BATCH);
+    let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
     loop {
-        let (length, src) = match socket.recv_from(&mut buffer).await {
-            Ok(received) => received,
-            Err(_) => continue,
-        };
-        let arrival = Arrival {
-            src: canonical(src),
-            local,
-            proto: Proto::Udp,
-        };
-        let handled = handle_packet(&routes, &buffer[..length], arrival);
-        match handled {
-            Handled::Reply(bytes) => {
-                let _ = socket.send_to(&bytes, src).await;
-            }
-            Handled::Drop => {}
-            Handled::Pending(future) => {
-                let socket = socket.clone();
-                tokio::spawn(async move {
-                    if let Some(bytes) = future.await {
-                        let _ = socket.send_to(&bytes, src).await;
-                    }
-                });
+        if socket.readable().await.is_err() || receive(&socket, &mut batch) == 0 {
+            continue;
+        }
+        for (packet, src) in batch.datagrams() {
+            let arrival = Arrival {
+                src: canonical(src),
+                local,
+                proto: Proto::Udp,
+            };
+            match handle_packet(&routes, packet, arrival) {
+                Handled::Reply(bytes) => replies.push((bytes, src)),
+                Handled::Drop => {}
+                Handled::Pending(future) => {
+                    let socket = socket.clone();
+                    tokio::spawn(async move {
+                        if let Some(bytes) = future.await {
+                            let _ = socket.send_to(&bytes, src).await;
+                        }
+                    });
+                }
             }
         }
+        send_all(&socket, &replies).await;
+        replies.clear();
+    }
+}
+
+/// One `recvmmsg` under tokio's readiness. A short batch means the queue
+/// was drained, so readiness is cleared (by answering `WouldBlock` to
+/// `try_io`) without a further, empty receive; a datagram that arrives
+/// later raises a fresh readiness event, so none is missed.
+fn receive(socket: &UdpSocket, batch: &mut RecvBatch) -> usize {
+    let mut count = 0;
+    let _ = socket.try_io(Interest::READABLE, || {
+        count = batch.receive(socket.as_raw_fd())?;
+        if count < batch.capacity() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    });
+    count
+}
+
+/// Sends the answers with `sendmmsg`; any the socket could not take at
+/// once are sent one by one as it drains.
+async fn send_all(socket: &UdpSocket, replies: &[(Vec<u8>, SocketAddr)]) {
+    let sent = socket
+        .try_io(Interest::WRITABLE, || {
+            send_batch(socket.as_raw_fd(), replies)
+        })
+        .unwrap_or(0);
+    for (bytes, destination) in replies.iter().skip(sent) {
+        let _ = socket.send_to(bytes, *destination).await;
     }
 }
 

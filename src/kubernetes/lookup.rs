@@ -146,6 +146,34 @@ fn exists(
 
 /// The SOA of a zone, with the zone as the client spelled it.
 pub fn soa(s: &Settings, ix: &Index, zone: &str) -> Record {
+    SOA_CACHE.with_borrow_mut(|cache| {
+        let key = (ix.serial, s.ttl);
+        if let Some((_, _, record)) = cache.iter().find(|(z, k, _)| z == zone && *k == key) {
+            return record.clone();
+        }
+        let record = build_soa(s, ix, zone);
+        if cache.len() == SOA_CACHE_SIZE {
+            cache.remove(0);
+        }
+        cache.push((zone.to_string(), key, record.clone()));
+        record
+    })
+}
+
+/// SOA records per worker thread, by zone spelling, serial and TTL: every
+/// NXDOMAIN and NODATA carries one, and building its three names from text
+/// costs more than the rest of the answer.
+const SOA_CACHE_SIZE: usize = 8;
+
+/// A cached SOA: the zone as spelled, (serial, TTL), the record.
+type CachedSoa = (String, (u32, u32), Record);
+
+thread_local! {
+    static SOA_CACHE: std::cell::RefCell<Vec<CachedSoa>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn build_soa(s: &Settings, ix: &Index, zone: &str) -> Record {
     let zone_name = name(zone);
     let join = |prefix: &str| name(&format!("{prefix}{zone}"));
     let data = SOA::new(
@@ -664,7 +692,75 @@ fn fqdn(text: &str) -> String {
 /// Builds a name from text; labels that are not valid host names are kept
 /// as raw labels.
 fn name(text: &str) -> Name {
-    Name::from_ascii(text)
-        .or_else(|_| Name::from_utf8(text))
-        .unwrap_or_else(|_| Name::root())
+    plain_name(text).unwrap_or_else(|| {
+        Name::from_ascii(text)
+            .or_else(|_| Name::from_utf8(text))
+            .unwrap_or_else(|_| Name::root())
+    })
+}
+
+/// `Name::from_ascii` for the text the index produces (host-name labels),
+/// built from the label bytes without the general parser; `None` for
+/// anything the parser might read differently (escapes, odd characters).
+fn plain_name(text: &str) -> Option<Name> {
+    let body = text.strip_suffix('.').unwrap_or(text);
+    if body.is_empty() || body.len() > 253 {
+        return None;
+    }
+    let mut built = Name::root();
+    for label in body.split('.') {
+        if !is_plain_label(label.as_bytes()) {
+            return None;
+        }
+        built = built.append_label(label.as_bytes()).ok()?;
+    }
+    built.set_fqdn(text.ends_with('.'));
+    Some(built)
+}
+
+/// A label `Label::from_ascii` takes as is: 1–63 bytes of letters, digits,
+/// `_`, and `-` after the first byte, or a lone `*`.
+fn is_plain_label(label: &[u8]) -> bool {
+    (1..=63).contains(&label.len())
+        && (label == b"*"
+            || label.iter().enumerate().all(|(at, &byte)| {
+                byte.is_ascii_alphanumeric() || byte == b'_' || (byte == b'-' && at > 0)
+            }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plain_name_path_builds_what_the_parser_builds() {
+        for text in [
+            "svc1.testns.svc.cluster.local.",
+            "_http._tcp.svc1.testns.svc.Cluster.Local.",
+            "10-0-0-1.ns.pod.cluster.local",
+            "*.wild.example.",
+            "a.b",
+        ] {
+            let fast = plain_name(text).expect("plain");
+            let parsed = Name::from_ascii(text).unwrap();
+            assert_eq!(fast.to_ascii(), parsed.to_ascii(), "{text}");
+            assert_eq!(fast.is_fqdn(), parsed.is_fqdn(), "{text}");
+            assert!(fast.eq_case(&parsed), "{text}");
+        }
+    }
+
+    #[test]
+    fn text_the_fast_path_cannot_vouch_for_goes_to_the_parser() {
+        for text in [
+            "a\\.b.example.",
+            "-lead.example.",
+            "sp ace.x.",
+            "",
+            ".",
+            "a..b.",
+        ] {
+            assert!(plain_name(text).is_none(), "{text:?}");
+        }
+        assert_eq!(name("a\\.b.example.").iter().count(), 2);
+    }
 }

@@ -67,13 +67,12 @@ pub fn trim_zone<'a>(name: &'a str, zone: &str) -> &'a str {
         return "";
     }
     let keep = name_labels - zone_labels;
-    let mut end = 0;
-    for (seen, (index, _)) in name.match_indices('.').enumerate() {
-        if seen + 1 == keep {
-            end = index;
-            break;
-        }
-    }
+    let end = name
+        .bytes()
+        .enumerate()
+        .filter(|&(_, byte)| byte == b'.')
+        .nth(keep - 1)
+        .map_or(0, |(index, _)| index);
     &name[..end]
 }
 
@@ -82,7 +81,11 @@ pub fn label_count(name: &str) -> usize {
     if name == "." {
         0
     } else {
-        name.trim_end_matches('.').split('.').count()
+        name.trim_end_matches('.')
+            .bytes()
+            .filter(|&b| b == b'.')
+            .count()
+            + 1
     }
 }
 

@@ -69,6 +69,7 @@ pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arri
     }
     let mut req = Request::new(
         msg,
+        qname,
         packet.len(),
         arrival.src,
         arrival.local,

@@ -63,19 +63,17 @@ pub struct Request {
 }
 
 impl Request {
+    /// A query as it enters a chain; `qname_lower` is `lower_fqdn` of its
+    /// question name, which the caller has already computed to route it.
     pub fn new(
         msg: Message,
+        qname_lower: String,
         size: usize,
         src: SocketAddr,
         local: SocketAddr,
         proto: Proto,
         origin: Origin,
     ) -> Self {
-        let qname_lower = msg
-            .queries
-            .first()
-            .map(|q| lower_fqdn(q.name()))
-            .unwrap_or_else(|| ".".to_string());
         Request {
             msg,
             size,
@@ -147,11 +145,85 @@ pub fn reply_to(query: &Message, rcode: ResponseCode) -> Message {
 }
 
 /// A name in lower case with the trailing dot.
+///
+/// Runs once per query, so the common case (labels of letters, digits, `-`
+/// and `_`) is built straight from the label bytes; anything that needs
+/// escaping goes through hickory's `to_ascii`, which the fast path matches.
 pub fn lower_fqdn(name: &Name) -> String {
-    let mut text = name.to_ascii();
-    text.make_ascii_lowercase();
-    if !text.ends_with('.') {
+    plain_lower_fqdn(name).unwrap_or_else(|| {
+        let mut text = name.to_ascii();
+        text.make_ascii_lowercase();
+        if !text.ends_with('.') {
+            text.push('.');
+        }
+        text
+    })
+}
+
+/// `lower_fqdn` for names whose labels need no escaping, else `None`.
+fn plain_lower_fqdn(name: &Name) -> Option<String> {
+    if name.is_root() {
+        return Some(".".to_string());
+    }
+    let mut text = String::with_capacity(name.len() + 1);
+    for label in name.iter() {
+        if !is_plain_label(label) {
+            return None;
+        }
+        text.extend(label.iter().map(|b| b.to_ascii_lowercase() as char));
         text.push('.');
     }
-    text
+    Some(text)
+}
+
+/// Whether hickory prints the label as is: letters, digits, `_`, a `-`
+/// after the first byte, or a lone leading `*`.
+fn is_plain_label(label: &[u8]) -> bool {
+    label.iter().enumerate().all(|(at, &byte)| {
+        byte.is_ascii_alphanumeric()
+            || byte == b'_'
+            || (byte == b'-' && at > 0)
+            || (byte == b'*' && at == 0)
+    })
+}
+
+/// Whether a name has an upper-case ASCII letter anywhere.
+pub fn has_upper(name: &Name) -> bool {
+    name.iter()
+        .any(|label| label.iter().any(u8::is_ascii_uppercase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_lower_fqdn_matches_hickorys_text() {
+        let raw = |labels: &[&[u8]]| Name::from_labels(labels.iter().copied()).unwrap();
+        let names = [
+            Name::root(),
+            Name::from_ascii("Kubernetes.Default.SVC.cluster.local.").unwrap(),
+            Name::from_ascii("_http._tcp.svc-1.ns").unwrap(),
+            Name::from_ascii("*.wild.example.").unwrap(),
+            raw(&[b"a.b", b"example"]),
+            raw(&[b"-lead", b"x"]),
+            raw(&[b"sp ace", b"\x07"]),
+            raw(&[b"mid*star", b"UP"]),
+            raw(&[&[0xc3, 0xa9], b"x"]),
+        ];
+        for name in names {
+            let mut slow = name.to_ascii();
+            slow.make_ascii_lowercase();
+            if !slow.ends_with('.') {
+                slow.push('.');
+            }
+            assert_eq!(lower_fqdn(&name), slow, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn upper_case_is_seen_in_any_label() {
+        assert!(has_upper(&Name::from_ascii("a.B.c.").unwrap()));
+        assert!(!has_upper(&Name::from_ascii("a.b-1.c.").unwrap()));
+    }
 }

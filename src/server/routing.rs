@@ -18,6 +18,10 @@ pub struct Route {
 /// The routing table of one listener.
 pub struct Routes {
     zones: HashMap<String, Route>,
+    /// The zones but the root, longest first: a listener has a handful, so
+    /// a suffix scan beats hashing every suffix of the name.
+    ordered: Vec<(String, Route)>,
+    root: Option<Route>,
     /// Whether non-IN classes may enter a chain (a block has `forward`).
     pub any_class: bool,
     /// Metrics for queries that never reach a chain (`zone="dropped"`).
@@ -31,8 +35,17 @@ impl Routes {
             .values()
             .any(|r| r.chain.plugins().iter().any(|p| p.name() == "forward"));
         let dropped = ZoneMetrics::new(&server, "dropped", Arc::from([""]));
+        let mut ordered: Vec<(String, Route)> = zones
+            .iter()
+            .filter(|(zone, _)| zone.as_str() != ".")
+            .map(|(zone, route)| (zone.clone(), route.clone()))
+            .collect();
+        ordered.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.len()));
+        let root = zones.get(".").cloned();
         Routes {
             zones,
+            ordered,
+            root,
             any_class,
             dropped,
             server,
@@ -42,25 +55,30 @@ impl Routes {
     /// Finds the route for a lower-case FQDN. DS queries go to the
     /// highest matching zone (the parent side of a delegation).
     pub fn select(&self, qname: &str, is_ds: bool) -> Option<&Route> {
-        let mut ds_route = None;
-        let mut rest = qname;
-        loop {
-            if let Some(route) = self.zones.get(rest) {
-                if !is_ds {
-                    return Some(route);
-                }
-                ds_route = Some(route);
-            }
-            match rest.find('.') {
-                Some(dot) if dot + 1 < rest.len() => rest = &rest[dot + 1..],
-                _ => break,
-            }
-        }
-        ds_route.or_else(|| self.zones.get("."))
+        let mut matching = self
+            .ordered
+            .iter()
+            .filter(|(zone, _)| is_zone_suffix(qname, zone))
+            .map(|(_, route)| route);
+        let found = if is_ds {
+            matching.next_back()
+        } else {
+            matching.next()
+        };
+        found.or(self.root.as_ref())
     }
 
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
         self.zones.values()
+    }
+}
+
+/// Whether `zone` is `qname` or a suffix of it at a label boundary.
+fn is_zone_suffix(qname: &str, zone: &str) -> bool {
+    match qname.len().checked_sub(zone.len()) {
+        Some(0) => qname == zone,
+        Some(cut) => qname.as_bytes()[cut - 1] == b'.' && qname.ends_with(zone),
+        None => false,
     }
 }
 
@@ -70,5 +88,62 @@ impl std::fmt::Debug for Routes {
             .field("server", &self.server)
             .field("zones", &self.zones.keys())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(zones: &[&str]) -> Routes {
+        let table = zones
+            .iter()
+            .map(|zone| {
+                let origin = Origin {
+                    server: Arc::from("dns://:53"),
+                    block_zones: Arc::from([zone.to_string()]),
+                };
+                let route = Route {
+                    chain: Chain::new(Vec::new()),
+                    origin,
+                };
+                (zone.to_string(), route)
+            })
+            .collect();
+        Routes::new(table, Arc::from("dns://:53"))
+    }
+
+    fn picked(routes: &Routes, qname: &str, is_ds: bool) -> Option<String> {
+        routes
+            .select(qname, is_ds)
+            .map(|route| route.origin.block_zones[0].clone())
+    }
+
+    #[test]
+    fn the_longest_zone_at_a_label_boundary_wins_and_root_is_last() {
+        let table = routes(&[".", "example.org.", "sub.example.org.", "ample.org."]);
+        let pick = |qname| picked(&table, qname, false);
+        assert_eq!(
+            pick("a.sub.example.org.").as_deref(),
+            Some("sub.example.org.")
+        );
+        assert_eq!(
+            pick("sub.example.org.").as_deref(),
+            Some("sub.example.org.")
+        );
+        assert_eq!(pick("xsub.example.org.").as_deref(), Some("example.org."));
+        assert_eq!(pick("ample.org.").as_deref(), Some("ample.org."));
+        assert_eq!(pick("other.net.").as_deref(), Some("."));
+        assert_eq!(pick(".").as_deref(), Some("."));
+    }
+
+    #[test]
+    fn ds_goes_to_the_highest_matching_zone_and_nothing_matches_without_root() {
+        let table = routes(&["example.org.", "sub.example.org."]);
+        assert_eq!(
+            picked(&table, "a.sub.example.org.", true).as_deref(),
+            Some("example.org.")
+        );
+        assert_eq!(picked(&table, "other.net.", false), None);
     }
 }

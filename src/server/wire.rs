@@ -210,7 +210,13 @@ fn option_len(option: &EdnsOption) -> usize {
 
 /// Wire length of a name, uncompressed.
 pub fn name_len(name: &Name) -> usize {
-    name.iter().map(|label| label.len() + 1).sum::<usize>() + 1
+    // `Name::len` is the dotted text length: each label plus one separator
+    // byte, which is the wire length less the terminating root byte.
+    if name.iter().len() == 0 {
+        1
+    } else {
+        name.len() + 1
+    }
 }
 
 fn record_len(record: &Record) -> usize {
@@ -240,6 +246,19 @@ fn rdata_len(data: &RData) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_len_is_the_uncompressed_wire_length() {
+        for name in [
+            Name::root(),
+            Name::new(),
+            Name::from_ascii("a.b.").unwrap(),
+            Name::from_ascii("kubernetes.default.svc.cluster.local").unwrap(),
+        ] {
+            let wire: usize = name.iter().map(|label| label.len() + 1).sum::<usize>() + 1;
+            assert_eq!(name_len(&name), wire, "{name:?}");
+        }
+    }
 
     fn header(flags: u16, counts: [u16; 4]) -> Vec<u8> {
         let mut packet = vec![0x12, 0x34];

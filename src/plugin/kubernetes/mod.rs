@@ -244,8 +244,12 @@ impl Plugin for Kubernetes {
         let Some(zone_lower) = longest_match(zones, &req.qname_lower).map(str::to_string) else {
             return next.serve(req);
         };
-        let original = req.qname().to_ascii();
-        let zone = zone_text(&original, &zone_lower);
+        // Most clients send lower case, and then the spelling is the lower-case name.
+        let zone = if crate::server::request::has_upper(req.qname()) {
+            zone_text(&req.qname().to_ascii(), &zone_lower)
+        } else {
+            zone_text(&req.qname_lower, &zone_lower)
+        };
         let index = self.shared.index.load();
         let query = lookup::Query {
             qname: req.qname(),
@@ -375,12 +379,14 @@ fn internal_request(parent: &Request, name: Name, qtype: RecordType) -> Option<R
     }
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
+    let qname_lower = crate::server::request::lower_fqdn(&name);
     let mut query = Query::query(name, qtype);
     query.set_query_class(DNSClass::IN);
     msg.add_query(query);
     msg.edns = parent.msg.edns.clone();
     let mut sub = Request::new(
         msg,
+        qname_lower,
         parent.size,
         parent.src,
         parent.local,

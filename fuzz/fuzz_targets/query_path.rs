@@ -1,6 +1,7 @@
 //! The whole query path: any bytes in, at most one reply out, never a panic.
 //! The server is built from a Corefile with the F1 snapshot, whoami, cache,
 //! loadbalance and errors, and no upstream (nothing leaves the process).
+//! It also checks the own encoder against hickory's on every decodable input.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -31,6 +32,13 @@ static ROUTES: LazyLock<Arc<ArcSwap<Routes>>> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
+    // Our encoder must write what hickory writes for any message it takes.
+    if let Ok(message) = hickory_proto::op::Message::from_vec(data)
+        && let Some(ours) = clusterdns::server::encoder::encode(&message)
+        && let Ok(theirs) = message.to_vec()
+    {
+        assert_eq!(ours, theirs, "encoder differs from hickory");
+    }
     for proto in [Proto::Udp, Proto::Tcp] {
         let arrival = Arrival {
             src: SocketAddr::from(([10, 240, 0, 1], 5353)),

@@ -167,6 +167,9 @@ fn keep_first_records(msg: &mut Message, mut keep: usize) {
 
 /// Encodes a message (with name compression).
 pub fn encode(msg: &Message) -> Vec<u8> {
+    if let Some(bytes) = super::encoder::encode(msg) {
+        return bytes;
+    }
     let mut buffer = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut buffer);
     if msg.emit(&mut encoder).is_err() {

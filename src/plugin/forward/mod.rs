@@ -252,9 +252,8 @@ impl Inner {
         req: &Request,
         deadline: Instant,
     ) -> Result<Message, String> {
-        let mut query = req.msg.clone();
-        let client_id = query.metadata.id;
-        query.metadata.id = rand::random();
+        let client_id = req.msg.metadata.id;
+        let upstream_id = rand::random();
         let buffer = req.bufsize() as usize;
         let mut transport = self.transport(req.proto);
         loop {
@@ -262,7 +261,7 @@ impl Inner {
             let timeout = self.options.read_timeout.min(remaining);
             let started = Instant::now();
             let mut reply = upstream
-                .exchange(&query, transport, buffer, timeout)
+                .exchange(&req.msg, upstream_id, transport, buffer, timeout)
                 .await
                 .map_err(|e| e.0)?;
             upstream.metrics.observe(

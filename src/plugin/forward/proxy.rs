@@ -70,20 +70,26 @@ impl Upstream {
         max_fails != 0 && self.fails.load(Ordering::Relaxed) > max_fails
     }
 
-    /// Sends `query` (its ID already fresh) and waits for the matching reply.
-    /// `buffer` is the client's buffer size: a larger UDP reply comes back as
-    /// the upstream header with TC set and empty sections.
+    /// Sends `query` under the message ID `id` and waits for the matching
+    /// reply. `buffer` is the client's buffer size: a larger UDP reply comes
+    /// back as the upstream header with TC set and empty sections.
     pub async fn exchange(
         &self,
         query: &Message,
+        id: u16,
         transport: Transport,
         buffer: usize,
         timeout: Duration,
     ) -> Result<Message, ExchangeError> {
-        let bytes = query.to_vec().map_err(|e| ExchangeError(e.to_string()))?;
+        let mut bytes = match crate::server::encoder::encode(query) {
+            Some(bytes) => bytes,
+            None => query.to_vec().map_err(|e| ExchangeError(e.to_string()))?,
+        };
+        // The ID is the first two bytes: set there, the query need not be copied.
+        bytes[..2].copy_from_slice(&id.to_be_bytes());
         match transport {
             Transport::Udp => self.exchange_udp(&bytes, query, buffer, timeout).await,
-            Transport::Tcp => self.exchange_tcp(&bytes, query, timeout).await,
+            Transport::Tcp => self.exchange_tcp(&bytes, id, timeout).await,
         }
     }
 
@@ -127,7 +133,7 @@ impl Upstream {
     async fn exchange_tcp(
         &self,
         bytes: &[u8],
-        query: &Message,
+        id: u16,
         timeout: Duration,
     ) -> Result<Message, ExchangeError> {
         let mut attempts = 0;
@@ -138,7 +144,7 @@ impl Upstream {
                 Ok(reply) => {
                     let message =
                         Message::from_vec(&reply).map_err(|e| ExchangeError(e.to_string()))?;
-                    if message.metadata.id != query.metadata.id {
+                    if message.metadata.id != id {
                         return Err(ExchangeError("dns: id mismatch".into()));
                     }
                     self.give_back_tcp(stream);
@@ -280,7 +286,8 @@ impl Upstream {
         let mut query = Message::new(rand::random(), MessageType::Query, OpCode::Query);
         query.metadata.recursion_desired = probe.recursion;
         query.add_query(Query::query(probe.domain.clone(), RecordType::NS));
-        self.exchange(&query, probe.transport, 512, Duration::from_secs(1))
+        let id = query.metadata.id;
+        self.exchange(&query, id, probe.transport, 512, Duration::from_secs(1))
             .await
             .is_ok()
     }
@@ -336,9 +343,7 @@ pub fn same_question(query: &Message, reply: &Message) -> bool {
         (Some(q), Some(r)) => {
             q.query_type() == r.query_type()
                 && q.query_class() == r.query_class()
-                && q.name()
-                    .to_ascii()
-                    .eq_ignore_ascii_case(&r.name().to_ascii())
+                && q.name().eq_ignore_root(r.name())
         }
         (None, None) => true,
         _ => false,

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(flags: cli::Flags, source: Source, instance: app::Instance) -> ExitCode {
+    // Handlers first: a signal that arrives while the listeners are being
+    // bound waits for the loop below instead of killing the process.
+    let signals = Signals::install();
     let zone_lines = instance.zone_lines.clone();
     let (hash, period) = (instance.hash.clone(), instance.reload);
     let workers = std::thread::available_parallelism()
@@ -81,23 +84,37 @@ async fn run(flags: cli::Flags, source: Source, instance: app::Instance) -> Exit
         println!("{}", cli::version_lines());
     }
     tokio::spawn(reloader.clone().poll());
-    signals(&reloader).await
+    signals.serve(&reloader).await
 }
 
-/// Waits for signals: SIGUSR1 reloads, SIGTERM shuts down with lameduck,
-/// SIGINT exits.
-async fn signals(reloader: &Reloader) -> ExitCode {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    let mut usr1 = signal(SignalKind::user_defined1()).expect("SIGUSR1 handler");
-    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    loop {
-        tokio::select! {
-            _ = term.recv() => return shutdown(&*reloader.server.lock().await).await,
-            _ = interrupt.recv() => return ExitCode::SUCCESS,
-            _ = hangup.recv() => {}
-            _ = usr1.recv() => reloader.reload().await,
+/// The signals the server handles, registered once at startup.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            interrupt: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            usr1: signal(SignalKind::user_defined1()).expect("SIGUSR1 handler"),
+            hangup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+        }
+    }
+
+    /// SIGUSR1 reloads, SIGTERM shuts down with lameduck, SIGINT exits.
+    async fn serve(mut self, reloader: &Reloader) -> ExitCode {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return shutdown(&*reloader.server.lock().await).await,
+                _ = self.interrupt.recv() => return ExitCode::SUCCESS,
+                _ = self.hangup.recv() => {}
+                _ = self.usr1.recv() => reloader.reload().await,
+            }
         }
     }
 }

@@ -718,14 +718,10 @@ fn plain_name(text: &str) -> Option<Name> {
     Some(built)
 }
 
-/// A label `Label::from_ascii` takes as is: 1–63 bytes of letters, digits,
-/// `_`, and `-` after the first byte, or a lone `*`.
+/// A label `Label::from_ascii` takes as is: 1–63 bytes that hickory also
+/// prints unescaped (the rule the question-name fast path uses).
 fn is_plain_label(label: &[u8]) -> bool {
-    (1..=63).contains(&label.len())
-        && (label == b"*"
-            || label.iter().enumerate().all(|(at, &byte)| {
-                byte.is_ascii_alphanumeric() || byte == b'_' || (byte == b'-' && at > 0)
-            }))
+    (1..=63).contains(&label.len()) && crate::server::request::is_plain_label(label)
 }
 
 #[cfg(test)]

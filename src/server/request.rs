@@ -178,7 +178,7 @@ fn plain_lower_fqdn(name: &Name) -> Option<String> {
 
 /// Whether hickory prints the label as is: letters, digits, `_`, a `-`
 /// after the first byte, or a lone leading `*`.
-fn is_plain_label(label: &[u8]) -> bool {
+pub fn is_plain_label(label: &[u8]) -> bool {
     label.iter().enumerate().all(|(at, &byte)| {
         byte.is_ascii_alphanumeric()
             || byte == b'_'

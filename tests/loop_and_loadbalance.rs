@@ -51,7 +51,12 @@ fn a_real_upstream_is_not_a_loop() {
         ".:PORT {{\n bind 127.0.0.1\n loop\n forward . {}\n}}\n",
         stub.addr
     ));
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stub.queries() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(stub.queries() >= 1, "the probe went upstream");
+    std::thread::sleep(Duration::from_millis(300));
     let reply = udp(server.addr(), &query("www.example.org.", RecordType::A));
     assert_eq!(reply.answers.len(), 1, "still serving");
     assert!(

@@ -18,6 +18,18 @@ use crate::plugin::{Flow, Next, Plugin};
 use crate::server::request::Request;
 
 const ACTIVE_FOR: Duration = Duration::from_secs(30);
+/// The probe starts with the plugins, before the listeners are bound; until
+/// they are, the port refuses it and the probe is retried at this pace
+/// instead of CoreDNS's one second (CoreDNS probes only once it listens).
+const NOT_LISTENING_RETRY: Duration = Duration::from_millis(50);
+
+/// How one probe exchange ended.
+enum Probe {
+    Answered,
+    /// The target port refused it: the listeners are not bound yet.
+    NotListening,
+    Failed,
+}
 
 pub struct Loop {
     inner: Arc<Inner>,
@@ -113,24 +125,26 @@ impl Inner {
     async fn probe_loop(&self) {
         let deadline = tokio::time::Instant::now() + ACTIVE_FOR;
         while tokio::time::Instant::now() < deadline {
-            if self.exchange().await {
-                break;
-            }
+            let pause = match self.exchange().await {
+                Probe::Answered => break,
+                Probe::NotListening => NOT_LISTENING_RETRY,
+                Probe::Failed => Duration::from_secs(1),
+            };
             self.seen.store(0, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(pause).await;
         }
         self.active.store(false, Ordering::SeqCst);
     }
 
-    async fn exchange(&self) -> bool {
+    async fn exchange(&self) -> Probe {
         let Ok(name) = Name::from_ascii(&self.probe) else {
-            return true;
+            return Probe::Answered;
         };
         let mut query = Message::new(rand::random(), MessageType::Query, OpCode::Query);
         query.metadata.recursion_desired = true;
         query.add_query(Query::query(name, RecordType::HINFO));
         let Ok(bytes) = query.to_vec() else {
-            return true;
+            return Probe::Answered;
         };
         let bind: SocketAddr = if self.target.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
@@ -138,15 +152,18 @@ impl Inner {
             "[::]:0".parse().expect("v6 any")
         };
         let Ok(socket) = tokio::net::UdpSocket::bind(bind).await else {
-            return false;
+            return Probe::Failed;
         };
-        if socket.send_to(&bytes, self.target).await.is_err() {
-            return false;
+        if socket.connect(self.target).await.is_err() || socket.send(&bytes).await.is_err() {
+            return Probe::Failed;
         }
         let mut buffer = [0u8; 512];
-        matches!(
-            tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buffer)).await,
-            Ok(Ok(_))
-        )
+        match tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buffer)).await {
+            Ok(Ok(_)) => Probe::Answered,
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Probe::NotListening
+            }
+            _ => Probe::Failed,
+        }
     }
 }

@@ -100,6 +100,27 @@ fn log_scopes_and_classes_filter_lines() {
     );
 }
 
+#[test]
+fn consolidate_folds_matching_errors_into_one_line_with_go_classes() {
+    let server = Clusterdns::start(
+        ".:PORT {\n bind 127.0.0.1\n errors {\n  consolidate 1s \"^\\d \\w+\\.example\\. A: \"\n }\n loadbalance\n}\n",
+    );
+    for name in ["one.example.", "two.example.", "three.example."] {
+        let _ = support::dns::udp(server.addr(), &query(name, RecordType::A));
+    }
+    // An AAAA error does not match and is logged on its own.
+    let _ = support::dns::udp(server.addr(), &query("four.example.", RecordType::AAAA));
+    server.wait_for_line(
+        r"[ERROR] plugin/errors: 3 errors like '^\d \w+\.example\. A: ' occurred in last 1s",
+    );
+    let own_lines = server
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("[ERROR] plugin/errors: 2 "))
+        .count();
+    assert_eq!(own_lines, 1, "{:?}", server.lines());
+}
+
 fn metric_value(body: &str, name: &str, labels: &str) -> Option<f64> {
     let prefix = format!("{name}{{{labels}}} ");
     body.lines()

@@ -13,9 +13,13 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::logging;
 use crate::plugin::{Exchange, Flow, Next, Plugin};
 
+mod go_regex;
+
 /// One `consolidate DURATION REGEXP [LEVEL] [show_first]` rule.
 struct Pattern {
     period: Duration,
+    /// The pattern as written, which the summary line shows.
+    source: String,
     regex: Regex,
     level: &'static str,
     show_first: bool,
@@ -60,7 +64,7 @@ fn parse_consolidate(d: &mut Dispenser) -> Result<Pattern, CorefileError> {
     if args[1].len() > 10_000 {
         return Err(d.err("regex length must not exceed 10000 characters"));
     }
-    let regex = Regex::new(&args[1]).map_err(|e| d.err(e.to_string()))?;
+    let regex = go_regex::compile(&args[1]).map_err(|e| d.err(e.to_string()))?;
     let mut level = "ERROR";
     let mut show_first = false;
     for arg in &args[2..] {
@@ -79,6 +83,7 @@ fn parse_consolidate(d: &mut Dispenser) -> Result<Pattern, CorefileError> {
     }
     Ok(Pattern {
         period,
+        source: args[1].clone(),
         regex,
         level,
         show_first,
@@ -140,7 +145,7 @@ fn consolidate(pattern: &Arc<Pattern>, text: &str) {
                 pattern.level,
                 &format!(
                     "plugin/errors: {shown} errors like '{}' occurred in last {}",
-                    pattern.regex.as_str(),
+                    pattern.source,
                     crate::duration::format_go_duration(pattern.period)
                 ),
             );

@@ -263,3 +263,27 @@ pub fn udp_drops(port: u16) -> u64 {
         })
         .sum()
 }
+
+/// Datagrams the kernel dropped at any full UDP receive buffer on this
+/// machine (`RcvbufErrors` of `/proc/net/snmp` and `snmp6`): the server's,
+/// dnsperf's and a stub upstream's alike.
+pub fn udp_rcvbuf_errors_all() -> u64 {
+    let v4 = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut rows = v4.lines().filter(|l| l.starts_with("Udp:"));
+    let v4_drops = match (rows.next(), rows.next()) {
+        (Some(names), Some(values)) => names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "RcvbufErrors")
+            .and_then(|(_, value)| value.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let v6 = std::fs::read_to_string("/proc/net/snmp6").unwrap_or_default();
+    let v6_drops: u64 = v6
+        .lines()
+        .find_map(|l| l.strip_prefix("Udp6RcvbufErrors"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    v4_drops + v6_drops
+}

@@ -7,22 +7,27 @@ use std::sync::Arc;
 use super::model::{Pod, Service, Slice};
 use super::store::Store;
 
+/// Every query hashes a name or an address into these maps; foldhash costs
+/// a fraction of std's SipHash and is still seeded per process.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// namespace → name → value; nested so lookups by `&str` allocate nothing.
-type ByName<T> = HashMap<Arc<str>, HashMap<Arc<str>, T>>;
+type ByName<T> = Map<Arc<str>, Map<Arc<str>, T>>;
 
 #[derive(Debug, Default)]
 pub struct Index {
     /// Services by namespace and name.
     pub services: Arc<ByName<Arc<Service>>>,
     /// Services by each cluster IP.
-    pub cluster_ips: Arc<HashMap<IpAddr, Vec<Arc<Service>>>>,
+    pub cluster_ips: Arc<Map<IpAddr, Vec<Arc<Service>>>>,
     /// Slices by namespace and `kubernetes.io/service-name` label.
     pub slices: Arc<ByName<Vec<Arc<Slice>>>>,
     /// Slices by each ready address.
-    pub endpoint_ips: Arc<HashMap<IpAddr, Vec<Arc<Slice>>>>,
+    pub endpoint_ips: Arc<Map<IpAddr, Vec<Arc<Slice>>>>,
     /// Pods by `status.podIP` text (verified mode).
-    pub pods: Arc<HashMap<Arc<str>, Vec<Arc<Pod>>>>,
-    pub namespaces: Arc<HashSet<Arc<str>>>,
+    pub pods: Arc<Map<Arc<str>, Vec<Arc<Pod>>>>,
+    pub namespaces: Arc<Set<Arc<str>>>,
     pub serial: u32,
     pub synced: bool,
 }
@@ -101,11 +106,11 @@ impl Index {
     }
 }
 
-type ServicesByIp = HashMap<IpAddr, Vec<Arc<Service>>>;
+type ServicesByIp = Map<IpAddr, Vec<Arc<Service>>>;
 
 fn services_parts(store: &Store) -> (ByName<Arc<Service>>, ServicesByIp) {
-    let mut by_name: ByName<Arc<Service>> = HashMap::new();
-    let mut by_ip: ServicesByIp = HashMap::new();
+    let mut by_name: ByName<Arc<Service>> = Map::default();
+    let mut by_ip: ServicesByIp = Map::default();
     for service in store.services.values() {
         if let super::model::ServiceKind::ClusterIp(ips) = &service.kind {
             for ip in ips {
@@ -118,11 +123,11 @@ fn services_parts(store: &Store) -> (ByName<Arc<Service>>, ServicesByIp) {
     (by_name, by_ip)
 }
 
-type SlicesByIp = HashMap<IpAddr, Vec<Arc<Slice>>>;
+type SlicesByIp = Map<IpAddr, Vec<Arc<Slice>>>;
 
 fn slices_parts(store: &Store) -> (ByName<Vec<Arc<Slice>>>, SlicesByIp) {
-    let mut by_name: ByName<Vec<Arc<Slice>>> = HashMap::new();
-    let mut by_ip: SlicesByIp = HashMap::new();
+    let mut by_name: ByName<Vec<Arc<Slice>>> = Map::default();
+    let mut by_ip: SlicesByIp = Map::default();
     for slice in store.slices.values() {
         let names = by_name.entry(slice.namespace.clone()).or_default();
         names
@@ -139,8 +144,8 @@ fn slices_parts(store: &Store) -> (ByName<Vec<Arc<Slice>>>, SlicesByIp) {
     (by_name, by_ip)
 }
 
-fn pods_part(store: &Store) -> HashMap<Arc<str>, Vec<Arc<Pod>>> {
-    let mut by_ip: HashMap<Arc<str>, Vec<Arc<Pod>>> = HashMap::new();
+fn pods_part(store: &Store) -> Map<Arc<str>, Vec<Arc<Pod>>> {
+    let mut by_ip: Map<Arc<str>, Vec<Arc<Pod>>> = Map::default();
     for pod in store.pods.values() {
         by_ip.entry(pod.ip.clone()).or_default().push(pod.clone());
     }

@@ -266,7 +266,7 @@ fn find_services(s: &Settings, ix: &Index, r: &Request<'_>) -> Lookup {
     }
     let service = ix.service(r.namespace, r.service).ok_or(NameError)?;
     let slices = ix.service_slices(r.namespace, r.service);
-    let path = format!("{}.{}.svc", service.name, service.namespace);
+    let path = [&*service.name, ".", &*service.namespace, ".svc"].concat();
     let headless = service.kind == ServiceKind::Headless;
     if s.ignore_empty_service
         && matches!(service.kind, ServiceKind::ClusterIp(_))
@@ -334,7 +334,7 @@ fn endpoint_entries(
                 out.push(Entry {
                     host: Host::Ip(address.ip),
                     port: port.port,
-                    path: format!("{hostname}.{path}"),
+                    path: [&*hostname, ".", path].concat(),
                 });
             }
         }
@@ -483,6 +483,8 @@ fn address(
         records: Vec::new(),
         chase: None,
     };
+    // Hashing is only needed to drop repeats among several entries.
+    let dedupe = entries.len() > 1;
     let mut seen = HashSet::new();
     for entry in entries {
         match entry.host {
@@ -517,7 +519,7 @@ fn address(
                 out.chase = Some((target_name, vec![cname]));
             }
             Host::Ip(ip) => {
-                if seen.insert(ip)
+                if (!dedupe || seen.insert(ip))
                     && let Some(data) = address_data(ip, q.qtype)
                 {
                     out.records
@@ -678,7 +680,7 @@ fn ptr_targets(s: &Settings, ix: &Index, ip: IpAddr) -> Vec<String> {
 
 /// `path` + the zone as the client spelled it.
 fn target(path: &str, zone: &str) -> String {
-    format!("{path}.{zone}")
+    [path, ".", zone].concat()
 }
 
 fn fqdn(text: &str) -> String {

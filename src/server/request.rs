@@ -170,9 +170,11 @@ fn plain_lower_fqdn(name: &Name) -> Option<String> {
         if !is_plain_label(label) {
             return None;
         }
-        text.extend(label.iter().map(|b| b.to_ascii_lowercase() as char));
+        // A plain label is ASCII, so this never fails.
+        text.push_str(std::str::from_utf8(label).ok()?);
         text.push('.');
     }
+    text.make_ascii_lowercase();
     Some(text)
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::names::is_subdomain;
 use super::request::Origin;
 use crate::metrics::ZoneMetrics;
 use crate::plugin::Chain;
@@ -17,7 +18,6 @@ pub struct Route {
 
 /// The routing table of one listener.
 pub struct Routes {
-    zones: HashMap<String, Route>,
     /// The zones but the root, longest first: a listener has a handful, so
     /// a suffix scan beats hashing every suffix of the name.
     ordered: Vec<(String, Route)>,
@@ -35,15 +35,11 @@ impl Routes {
             .values()
             .any(|r| r.chain.plugins().iter().any(|p| p.name() == "forward"));
         let dropped = ZoneMetrics::new(&server, "dropped", Arc::from([""]));
-        let mut ordered: Vec<(String, Route)> = zones
-            .iter()
-            .filter(|(zone, _)| zone.as_str() != ".")
-            .map(|(zone, route)| (zone.clone(), route.clone()))
-            .collect();
+        let mut zones = zones;
+        let root = zones.remove(".");
+        let mut ordered: Vec<(String, Route)> = zones.into_iter().collect();
         ordered.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.len()));
-        let root = zones.get(".").cloned();
         Routes {
-            zones,
             ordered,
             root,
             any_class,
@@ -58,7 +54,7 @@ impl Routes {
         let mut matching = self
             .ordered
             .iter()
-            .filter(|(zone, _)| is_zone_suffix(qname, zone))
+            .filter(|(zone, _)| is_subdomain(zone, qname))
             .map(|(_, route)| route);
         let found = if is_ds {
             matching.next_back()
@@ -69,16 +65,10 @@ impl Routes {
     }
 
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.zones.values()
-    }
-}
-
-/// Whether `zone` is `qname` or a suffix of it at a label boundary.
-fn is_zone_suffix(qname: &str, zone: &str) -> bool {
-    match qname.len().checked_sub(zone.len()) {
-        Some(0) => qname == zone,
-        Some(cut) => qname.as_bytes()[cut - 1] == b'.' && qname.ends_with(zone),
-        None => false,
+        self.ordered
+            .iter()
+            .map(|(_, route)| route)
+            .chain(&self.root)
     }
 }
 
@@ -86,7 +76,15 @@ impl std::fmt::Debug for Routes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Routes")
             .field("server", &self.server)
-            .field("zones", &self.zones.keys())
+            .field(
+                "zones",
+                &self
+                    .ordered
+                    .iter()
+                    .map(|(zone, _)| zone)
+                    .collect::<Vec<_>>(),
+            )
+            .field("root", &self.root.is_some())
             .finish()
     }
 }

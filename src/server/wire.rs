@@ -165,21 +165,26 @@ fn keep_first_records(msg: &mut Message, mut keep: usize) {
     }
 }
 
-/// Encodes a message (with name compression).
+/// Encodes a message (with name compression); an impossible message
+/// (e.g. > 65535 records) becomes a SERVFAIL for the same question.
 pub fn encode(msg: &Message) -> Vec<u8> {
-    if let Some(bytes) = super::encoder::encode(msg) {
-        return bytes;
-    }
-    let mut buffer = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut buffer);
-    if msg.emit(&mut encoder).is_err() {
-        // Only an impossible message (e.g. > 65535 records) fails; answer SERVFAIL.
+    try_encode(msg).unwrap_or_else(|_| {
         let mut failure =
             Message::error_msg(msg.metadata.id, OpCode::Query, ResponseCode::ServFail);
         failure.queries = msg.queries.clone();
-        return failure.to_vec().unwrap_or_default();
+        failure.to_vec().unwrap_or_default()
+    })
+}
+
+/// Encodes a message with the own encoder, or hickory's for what it does
+/// not cover; the bytes are the same either way.
+pub fn try_encode(msg: &Message) -> Result<Vec<u8>, hickory_proto::ProtoError> {
+    if let Some(bytes) = super::encoder::encode(msg) {
+        return Ok(bytes);
     }
-    buffer
+    let mut buffer = Vec::with_capacity(512);
+    msg.emit(&mut BinEncoder::new(&mut buffer))?;
+    Ok(buffer)
 }
 
 /// The length of a message without name compression (miekg's `Msg.Len()`

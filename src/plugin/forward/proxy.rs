@@ -81,10 +81,8 @@ impl Upstream {
         buffer: usize,
         timeout: Duration,
     ) -> Result<Message, ExchangeError> {
-        let mut bytes = match crate::server::encoder::encode(query) {
-            Some(bytes) => bytes,
-            None => query.to_vec().map_err(|e| ExchangeError(e.to_string()))?,
-        };
+        let mut bytes =
+            crate::server::wire::try_encode(query).map_err(|e| ExchangeError(e.to_string()))?;
         // The ID is the first two bytes: set there, the query need not be copied.
         bytes[..2].copy_from_slice(&id.to_be_bytes());
         match transport {

@@ -215,6 +215,33 @@ pub struct Observation<'a> {
     pub seconds: f64,
 }
 
+/// A query's observation without what changes per query (transport,
+/// family, size, duration): recorded again for each reply sent from memory.
+pub struct Replay {
+    pub zone: Arc<ZoneMetrics>,
+    pub qtype: RecordType,
+    pub do_bit: bool,
+    pub response_size: usize,
+    pub rcode: ResponseCode,
+    pub plugin: &'static str,
+}
+
+impl Replay {
+    pub fn observe(&self, proto: Proto, ipv6: bool, request_size: usize, seconds: f64) {
+        self.zone.observe(&Observation {
+            proto,
+            ipv6,
+            qtype: self.qtype,
+            do_bit: self.do_bit,
+            request_size,
+            response_size: self.response_size,
+            rcode: self.rcode,
+            plugin: self.plugin,
+            seconds,
+        });
+    }
+}
+
 impl ZoneMetrics {
     /// Handles for `server`/`zone`; `plugin_names` lists every name that can
     /// appear in the `plugin` label (the empty name included).

@@ -61,6 +61,7 @@ impl Shared {
         self.index.store(Arc::new(index));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        crate::server::memo::invalidate();
     }
 
     /// Changes whenever a new index is published.

@@ -119,6 +119,22 @@ impl Flow {
     }
 }
 
+/// How a plugin stands to remembered replies (`server::memo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoRole {
+    /// It may change a reply, or depends on more than the query bytes.
+    Opaque,
+    /// It hands the reply on untouched and does nothing per query when the
+    /// reply carries no error.
+    Transparent,
+    /// Like `Transparent`, but it records every query; a remembered reply
+    /// replays that record ([`Plugin::memo_replay`]).
+    Observer,
+    /// It writes replies that depend only on the query bytes and its
+    /// published data, and marks them [`Request::memoizable`].
+    Source,
+}
+
 /// One plugin instance in a chain.
 pub trait Plugin: Send + Sync + 'static {
     /// The directive name, as used in metrics labels and log prefixes.
@@ -140,16 +156,58 @@ pub trait Plugin: Send + Sync + 'static {
     fn startup_timeout(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// See [`MemoRole`]; anything not declared otherwise is opaque.
+    fn memo_role(&self) -> MemoRole {
+        MemoRole::Opaque
+    }
+
+    /// For an `Observer`: what to record again each time the reply of this
+    /// finished exchange is sent from memory.
+    fn memo_replay(&self, _exchange: &Exchange) -> Option<crate::metrics::Replay> {
+        None
+    }
 }
 
 /// The plugins of one server block, in the fixed order.
 pub struct Chain {
     plugins: Vec<Arc<dyn Plugin>>,
+    /// The position of the plugin whose replies may be remembered: the
+    /// first `Source` with only `Transparent` and `Observer` plugins before it.
+    memo_source: Option<usize>,
 }
 
 impl Chain {
     pub fn new(plugins: Vec<Arc<dyn Plugin>>) -> Arc<Self> {
-        Arc::new(Chain { plugins })
+        let memo_source = plugins
+            .iter()
+            .position(|p| !matches!(p.memo_role(), MemoRole::Transparent | MemoRole::Observer))
+            .filter(|&at| plugins[at].memo_role() == MemoRole::Source);
+        Arc::new(Chain {
+            plugins,
+            memo_source,
+        })
+    }
+
+    /// The observations to replay with the reply of `exchange`, or `None`
+    /// when that reply must not be remembered.
+    pub fn memo_replays(&self, exchange: &Exchange) -> Option<Vec<crate::metrics::Replay>> {
+        let source = self.memo_source?;
+        let req = &exchange.req;
+        let remember = req.memoizable
+            && req.reply.is_some()
+            && exchange.status.error.is_none()
+            && req.proto == crate::server::request::Proto::Udp;
+        if !remember {
+            return None;
+        }
+        let mut replays = Vec::new();
+        for plugin in &self.plugins[..source] {
+            if plugin.memo_role() == MemoRole::Observer {
+                replays.push(plugin.memo_replay(exchange)?);
+            }
+        }
+        Some(replays)
     }
 
     pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
@@ -195,5 +253,77 @@ impl Next {
             index: self.index + 1,
         };
         plugin.serve(req, rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::request::{Origin, Proto};
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    /// A plugin with a given memo role that answers when it is a source
+    /// and passes the query on otherwise.
+    struct Role(MemoRole);
+
+    impl Plugin for Role {
+        fn name(&self) -> &'static str {
+            "role"
+        }
+
+        fn memo_role(&self) -> MemoRole {
+            self.0
+        }
+
+        fn serve(&self, mut req: Request, next: Next) -> Flow {
+            if self.0 != MemoRole::Source {
+                return next.serve(req);
+            }
+            req.memoizable = true;
+            let reply = req.reply_skeleton();
+            let status = req.write(reply, "role");
+            Flow::done(req, status)
+        }
+    }
+
+    fn request(proto: Proto) -> Request {
+        let mut msg = Message::new(1, MessageType::Query, OpCode::Query);
+        msg.add_query(Query::query(
+            Name::from_ascii("a.b.").unwrap(),
+            RecordType::A,
+        ));
+        let origin = Origin {
+            server: Arc::from("dns://:53"),
+            block_zones: Arc::from([".".to_string()]),
+        };
+        let src = "127.0.0.1:5000".parse().unwrap();
+        Request::new(msg, "a.b.".into(), 20, src, src, proto, origin)
+    }
+
+    fn remembers(roles: &[MemoRole], proto: Proto) -> bool {
+        let chain = Chain::new(
+            roles
+                .iter()
+                .map(|role| Arc::new(Role(*role)) as Arc<dyn Plugin>)
+                .collect(),
+        );
+        let Flow::Done(exchange) = chain.serve(request(proto)) else {
+            panic!("answered inline");
+        };
+        chain.memo_replays(&exchange).is_some()
+    }
+
+    #[test]
+    fn only_a_source_behind_transparent_plugins_is_remembered_and_only_over_udp() {
+        use MemoRole::{Opaque, Source, Transparent};
+        assert!(remembers(&[Transparent, Source], Proto::Udp));
+        assert!(remembers(&[Source, Opaque], Proto::Udp));
+        assert!(!remembers(&[Source], Proto::Tcp));
+        assert!(
+            !remembers(&[Opaque, Source], Proto::Udp),
+            "e.g. cache first"
+        );
+        assert!(!remembers(&[Transparent, Opaque, Source], Proto::Udp));
     }
 }

@@ -16,24 +16,49 @@ use std::os::fd::RawFd;
 /// slots of 64 KiB would cost 2 MiB of resident memory per socket.
 const SLOT_BYTES: usize = 4096;
 
-/// Receive buffers and source addresses for up to `capacity` datagrams.
+/// Receive buffers and source addresses for up to `capacity` datagrams,
+/// with the `recvmmsg` headers that point into them built once.
 pub struct RecvBatch {
     buffers: Vec<Box<[u8]>>,
     sources: Vec<libc::sockaddr_storage>,
-    lengths: Vec<usize>,
-    truncated: Vec<bool>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
     filled: usize,
 }
 
+// SAFETY: the raw pointers in `iovecs` and `headers` point only into the
+// heap buffers of `buffers`, `sources` and `iovecs`, which this struct owns
+// and never reallocates; moving the struct to another thread moves them all.
+unsafe impl Send for RecvBatch {}
+
 impl RecvBatch {
     pub fn new(capacity: usize) -> Self {
+        let mut buffers: Vec<Box<[u8]>> = (0..capacity)
+            .map(|_| vec![0u8; SLOT_BYTES].into_boxed_slice())
+            .collect();
+        let mut sources = vec![zeroed_storage(); capacity];
+        let mut iovecs: Vec<libc::iovec> = buffers
+            .iter_mut()
+            .map(|buffer| libc::iovec {
+                iov_base: buffer.as_mut_ptr().cast(),
+                iov_len: buffer.len(),
+            })
+            .collect();
+        let headers = (0..capacity)
+            .map(|slot| {
+                let mut header = zeroed_header();
+                header.msg_hdr.msg_name =
+                    (&mut sources[slot] as *mut libc::sockaddr_storage).cast();
+                header.msg_hdr.msg_iov = &mut iovecs[slot];
+                header.msg_hdr.msg_iovlen = 1;
+                header
+            })
+            .collect();
         RecvBatch {
-            buffers: (0..capacity)
-                .map(|_| vec![0u8; SLOT_BYTES].into_boxed_slice())
-                .collect(),
-            sources: vec![zeroed_storage(); capacity],
-            lengths: vec![0; capacity],
-            truncated: vec![false; capacity],
+            buffers,
+            sources,
+            iovecs,
+            headers,
             filled: 0,
         }
     }
@@ -44,33 +69,19 @@ impl RecvBatch {
 
     /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
     pub fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
-        let capacity = self.capacity();
-        let mut iovecs: Vec<libc::iovec> = self
-            .buffers
-            .iter_mut()
-            .map(|buffer| libc::iovec {
-                iov_base: buffer.as_mut_ptr().cast(),
-                iov_len: buffer.len(),
-            })
-            .collect();
-        let mut headers: Vec<libc::mmsghdr> = (0..capacity)
-            .map(|slot| {
-                let mut header: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
-                header.msg_hdr.msg_name =
-                    (&mut self.sources[slot] as *mut libc::sockaddr_storage).cast();
-                header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-                header.msg_hdr.msg_iov = &mut iovecs[slot];
-                header.msg_hdr.msg_iovlen = 1;
-                header
-            })
-            .collect();
+        debug_assert_eq!(self.iovecs.len(), self.headers.len());
+        for header in &mut self.headers {
+            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_hdr.msg_flags = 0;
+            header.msg_len = 0;
+        }
         // SAFETY: every header points at a live iovec, buffer and address
-        // slot owned by `self`/`iovecs`, all of which outlive the call.
+        // slot owned by `self` (see `new`), all of which outlive the call.
         let received = unsafe {
             libc::recvmmsg(
                 fd,
-                headers.as_mut_ptr(),
-                capacity as libc::c_uint,
+                self.headers.as_mut_ptr(),
+                self.headers.len() as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -79,80 +90,98 @@ impl RecvBatch {
             self.filled = 0;
             return Err(io::Error::last_os_error());
         }
-        let received = received as usize;
-        for (slot, header) in headers.iter().take(received).enumerate() {
-            self.lengths[slot] = header.msg_len as usize;
-            self.truncated[slot] = header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-        }
-        self.filled = received;
-        Ok(received)
+        self.filled = received as usize;
+        Ok(self.filled)
     }
 
     /// The datagrams of the last `receive`: payload and source, skipping
     /// any that did not fit a slot or came from an unknown address family.
     pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
         (0..self.filled).filter_map(|slot| {
-            if self.truncated[slot] {
+            let header = &self.headers[slot];
+            if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 return None;
             }
             let source = to_socket_addr(&self.sources[slot])?;
-            Some((&self.buffers[slot][..self.lengths[slot]], source))
+            Some((&self.buffers[slot][..header.msg_len as usize], source))
         })
     }
 }
 
-/// Sends each reply to its destination in as few `sendmmsg` calls as the
-/// socket allows; returns how many went out before the socket would block
-/// or refused one.
-pub fn send_batch(fd: RawFd, replies: &[(Vec<u8>, SocketAddr)]) -> io::Result<usize> {
-    if replies.is_empty() {
-        return Ok(0);
-    }
-    let mut destinations: Vec<libc::sockaddr_storage> = Vec::with_capacity(replies.len());
-    let mut lengths = Vec::with_capacity(replies.len());
-    for (_, destination) in replies {
-        let (storage, length) = from_socket_addr(*destination);
-        destinations.push(storage);
-        lengths.push(length);
-    }
-    let mut iovecs: Vec<libc::iovec> = replies
-        .iter()
-        .map(|(bytes, _)| libc::iovec {
-            iov_base: bytes.as_ptr() as *mut libc::c_void,
-            iov_len: bytes.len(),
-        })
-        .collect();
-    let mut headers: Vec<libc::mmsghdr> = (0..replies.len())
-        .map(|slot| {
-            let mut header: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
-            header.msg_hdr.msg_name =
-                (&mut destinations[slot] as *mut libc::sockaddr_storage).cast();
-            header.msg_hdr.msg_namelen = lengths[slot];
-            header.msg_hdr.msg_iov = &mut iovecs[slot];
-            header.msg_hdr.msg_iovlen = 1;
-            header
-        })
-        .collect();
-    let mut sent = 0;
-    while sent < headers.len() {
-        // SAFETY: the headers point at iovecs, reply bytes and addresses
-        // that all live until this function returns.
-        let count = unsafe {
-            libc::sendmmsg(
-                fd,
-                headers[sent..].as_mut_ptr(),
-                (headers.len() - sent) as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if count < 0 {
-            // What went out stays out; the caller sends the rest one by one.
-            let error = io::Error::last_os_error();
-            return if sent > 0 { Ok(sent) } else { Err(error) };
+/// Reusable `sendmmsg` headers, so sending a batch allocates nothing once
+/// the first batches have sized the vectors.
+#[derive(Default)]
+pub struct SendBatch {
+    destinations: Vec<libc::sockaddr_storage>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers are rebuilt by every `send` and only point into
+// the vectors of this struct and the caller's replies during that call.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    /// Sends each reply to its destination in as few `sendmmsg` calls as
+    /// the socket allows; returns how many went out before the socket would
+    /// block or refused one.
+    pub fn send(&mut self, fd: RawFd, replies: &[(Vec<u8>, SocketAddr)]) -> io::Result<usize> {
+        if replies.is_empty() {
+            return Ok(0);
         }
-        sent += count as usize;
+        self.fill(replies);
+        let total = self.headers.len();
+        let mut sent = 0;
+        while sent < total {
+            // SAFETY: the headers point at iovecs, reply bytes and addresses
+            // that all live until this function returns.
+            let count = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.headers[sent..].as_mut_ptr(),
+                    (total - sent) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if count < 0 {
+                // What went out stays out; the caller sends the rest one by one.
+                let error = io::Error::last_os_error();
+                return if sent > 0 { Ok(sent) } else { Err(error) };
+            }
+            sent += count as usize;
+        }
+        Ok(sent)
     }
-    Ok(sent)
+
+    /// Points one header at each reply and its destination. The pointers
+    /// are set once every vector is filled, so no push can move their targets.
+    fn fill(&mut self, replies: &[(Vec<u8>, SocketAddr)]) {
+        self.destinations.clear();
+        self.iovecs.clear();
+        self.headers.clear();
+        for (bytes, destination) in replies {
+            let (storage, length) = from_socket_addr(*destination);
+            self.destinations.push(storage);
+            self.iovecs.push(libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            });
+            let mut header = zeroed_header();
+            header.msg_hdr.msg_namelen = length;
+            header.msg_hdr.msg_iovlen = 1;
+            self.headers.push(header);
+        }
+        for (slot, header) in self.headers.iter_mut().enumerate() {
+            header.msg_hdr.msg_name =
+                (&mut self.destinations[slot] as *mut libc::sockaddr_storage).cast();
+            header.msg_hdr.msg_iov = &mut self.iovecs[slot];
+        }
+    }
+}
+
+fn zeroed_header() -> libc::mmsghdr {
+    // SAFETY: mmsghdr is plain data; all-zero (null pointers) is valid.
+    unsafe { MaybeUninit::zeroed().assume_init() }
 }
 
 fn zeroed_storage() -> libc::sockaddr_storage {
@@ -234,7 +263,8 @@ mod tests {
                 (bytes.iter().rev().copied().collect(), source)
             })
             .collect();
-        assert_eq!(send_batch(server.as_raw_fd(), &replies).unwrap(), 3);
+        let mut sender = SendBatch::default();
+        assert_eq!(sender.send(server.as_raw_fd(), &replies).unwrap(), 3);
         let mut buffer = [0u8; 16];
         for expected in [&b"eno"[..], b"owt", b"eerht"] {
             let (length, _) = client.recv_from(&mut buffer).unwrap();

@@ -12,6 +12,7 @@ use std::time::Instant;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 
+use super::memo::Memo;
 use super::request::{Proto, Request, reply_to};
 use super::routing::Routes;
 use super::wire::{self, Admission};
@@ -36,7 +37,33 @@ pub struct Arrival {
 
 /// Handles one packet against a listener's routes.
 pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arrival) -> Handled {
+    serve_packet(shared, &shared.load(), packet, arrival, None)
+}
+
+/// Handles one UDP packet: from the socket's memo when the same query was
+/// answered before from unchanged data, else through the chain, keeping
+/// the reply in the memo when the chain allows it.
+pub fn handle_udp_packet(
+    shared: &Arc<ArcSwap<Routes>>,
+    packet: &[u8],
+    arrival: Arrival,
+    memo: &mut Memo,
+) -> Handled {
     let routes = shared.load();
+    if let Some(reply) = memo.recall(&routes, packet, arrival.src) {
+        return Handled::Reply(reply);
+    }
+    let generation = Memo::generation_now();
+    serve_packet(shared, &routes, packet, arrival, Some((memo, generation)))
+}
+
+fn serve_packet(
+    shared: &Arc<ArcSwap<Routes>>,
+    routes: &Routes,
+    packet: &[u8],
+    arrival: Arrival,
+    memo: Option<(&mut Memo, u64)>,
+) -> Handled {
     match wire::admit(packet) {
         Admission::Ignore => return Handled::Drop,
         Admission::Reject => {
@@ -54,7 +81,7 @@ pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arri
         return Handled::Reply(wire::header_only_reply(packet, ResponseCode::FormErr));
     };
     if question.query_class() != DNSClass::IN && !routes.any_class {
-        return refuse(&routes, &msg, packet.len(), arrival);
+        return refuse(routes, &msg, packet.len(), arrival);
     }
     if msg.edns.as_ref().is_some_and(|e| e.version() != 0) {
         return Handled::Reply(wire::encode(&wire::badvers_reply(&msg)));
@@ -62,10 +89,10 @@ pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arri
     let is_ds = question.query_type() == RecordType::DS;
     let qname = super::request::lower_fqdn(question.name());
     let Some(route) = routes.select(&qname, is_ds) else {
-        return refuse(&routes, &msg, packet.len(), arrival);
+        return refuse(routes, &msg, packet.len(), arrival);
     };
     if route.chain.is_empty() {
-        return refuse(&routes, &msg, packet.len(), arrival);
+        return refuse(routes, &msg, packet.len(), arrival);
     }
     let mut req = Request::new(
         msg,
@@ -78,9 +105,18 @@ pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arri
     );
     req.server = Some(shared.clone());
     match route.chain.serve(req) {
-        Flow::Done(exchange) => finish(exchange)
-            .map(Handled::Reply)
-            .unwrap_or(Handled::Drop),
+        Flow::Done(exchange) => {
+            let replays = memo
+                .as_ref()
+                .and_then(|_| route.chain.memo_replays(&exchange));
+            let Some(bytes) = finish(exchange) else {
+                return Handled::Drop;
+            };
+            if let (Some((memo, generation)), Some(replays)) = (memo, replays) {
+                memo.remember(routes, generation, packet, &bytes, replays);
+            }
+            Handled::Reply(bytes)
+        }
         Flow::Pending(future) => Handled::Pending(Box::pin(async move { finish(future.await) })),
     }
 }

@@ -10,6 +10,7 @@ pub mod handler;
 pub mod http;
 pub mod instance;
 pub mod interfaces;
+pub mod memo;
 pub mod names;
 pub mod request;
 pub mod routing;

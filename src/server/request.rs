@@ -60,6 +60,9 @@ pub struct Request {
     pub depth: u8,
     /// The listener's routing, for plugins that query the whole server again.
     pub server: Option<Arc<arc_swap::ArcSwap<super::routing::Routes>>>,
+    /// Set by a plugin whose written reply depends only on the query bytes
+    /// and its published data, so it may be remembered (`server::memo`).
+    pub memoizable: bool,
 }
 
 impl Request {
@@ -86,6 +89,7 @@ impl Request {
             received: Instant::now(),
             depth: 0,
             server: None,
+            memoizable: false,
         }
     }
 

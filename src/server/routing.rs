@@ -27,7 +27,11 @@ pub struct Routes {
     /// Metrics for queries that never reach a chain (`zone="dropped"`).
     pub dropped: ZoneMetrics,
     pub server: Arc<str>,
+    /// Unique per table, so remembered replies never outlive a reload.
+    pub id: u64,
 }
+
+static NEXT_ROUTES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Routes {
     pub fn new(zones: HashMap<String, Route>, server: Arc<str>) -> Self {
@@ -45,6 +49,7 @@ impl Routes {
             any_class,
             dropped,
             server,
+            id: NEXT_ROUTES_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -1,20 +1,25 @@
 //! The UDP hot path: one task per `SO_REUSEPORT` socket, receiving and
 //! answering inline, a batch of datagrams per system call. A task is
 //! spawned only for a query whose chain is waiting on something (an
-//! upstream), never for a locally answered one.
+//! upstream), never for a locally answered one. Each task keeps its own
+//! memo of remembered replies (`server::memo`), so a repeated cluster
+//! query skips decoding, the chain and encoding.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::os::fd::AsRawFd;
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
 
-use super::batch::{RecvBatch, send_batch};
+use super::batch::{RecvBatch, SendBatch};
 
-use super::handler::{Arrival, Handled, handle_packet};
+use super::handler::{Arrival, Handled, handle_udp_packet};
+use super::memo::Memo;
 use super::request::Proto;
 use super::routing::Routes;
 
@@ -36,11 +41,25 @@ pub fn reuseport_socket(
     Ok(socket)
 }
 
+/// One UDP socket of a listener, registered with the reactor for
+/// readability only.
+///
+/// Why not `tokio::net::UdpSocket`: it registers for writability too, and
+/// the kernel raises a fresh (edge-triggered) writable event each time a
+/// sent datagram's buffer space comes back, which on loopback is every
+/// reply. Each such event costs an extra `epoll_wait` round for nothing. A
+/// UDP send almost never blocks (see [`send_now_or_soon`]).
+pub type ListenSocket = AsyncFd<std::net::UdpSocket>;
+
 /// Opens one UDP socket of a listener.
-pub fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
+pub fn bind_udp(address: SocketAddr) -> std::io::Result<ListenSocket> {
     let socket = reuseport_socket(address, Type::DGRAM, Protocol::UDP)?;
     let _ = socket.set_recv_buffer_size(4 << 20);
-    UdpSocket::from_std(socket.into())
+    let socket = std::net::UdpSocket::from(socket);
+    // SAFETY: the `UdpSocket` owns its descriptor and moves into the
+    // `AsyncFd`, so the descriptor stays open and the same until it drops.
+    let registered = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) };
+    Ok(registered?)
 }
 
 /// Datagrams taken per `recvmmsg`.
@@ -49,14 +68,20 @@ const BATCH: usize = 32;
 /// Serves one socket until the task is aborted: wait for readiness, take
 /// every queued query in one call, answer the local ones inline, send all
 /// answers in one call, and hand waiting chains to their own task.
-pub async fn serve_udp(socket: Arc<UdpSocket>, routes: Arc<ArcSwap<Routes>>) {
+pub async fn serve_udp(socket: Arc<ListenSocket>, routes: Arc<ArcSwap<Routes>>) {
     let local = socket
+        .get_ref()
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut batch = RecvBatch::new(BATCH);
     let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
+    let mut memo = Memo::default();
+    let mut sender = SendBatch::default();
     loop {
-        if socket.readable().await.is_err() || receive(&socket, &mut batch) == 0 {
+        let Ok(mut ready) = socket.readable().await else {
+            continue;
+        };
+        if receive(&mut ready, &mut batch) == 0 {
             continue;
         }
         for (packet, src) in batch.datagrams() {
@@ -65,20 +90,20 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, routes: Arc<ArcSwap<Routes>>) {
                 local,
                 proto: Proto::Udp,
             };
-            match handle_packet(&routes, packet, arrival) {
+            match handle_udp_packet(&routes, packet, arrival, &mut memo) {
                 Handled::Reply(bytes) => replies.push((bytes, src)),
                 Handled::Drop => {}
                 Handled::Pending(future) => {
                     let socket = socket.clone();
                     tokio::spawn(async move {
                         if let Some(bytes) = future.await {
-                            let _ = socket.send_to(&bytes, src).await;
+                            send_now_or_soon(socket.get_ref(), &bytes, src).await;
                         }
                     });
                 }
             }
         }
-        send_all(&socket, &replies).await;
+        send_all(socket.get_ref(), &mut sender, &replies).await;
         replies.clear();
     }
 }
@@ -87,9 +112,12 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, routes: Arc<ArcSwap<Routes>>) {
 /// was drained, so readiness is cleared (by answering `WouldBlock` to
 /// `try_io`) without a further, empty receive; a datagram that arrives
 /// later raises a fresh readiness event, so none is missed.
-fn receive(socket: &UdpSocket, batch: &mut RecvBatch) -> usize {
+fn receive(
+    ready: &mut tokio::io::unix::AsyncFdReadyGuard<'_, std::net::UdpSocket>,
+    batch: &mut RecvBatch,
+) -> usize {
     let mut count = 0;
-    let _ = socket.try_io(Interest::READABLE, || {
+    let _ = ready.try_io(|socket| {
         count = batch.receive(socket.as_raw_fd())?;
         if count < batch.capacity() {
             return Err(std::io::ErrorKind::WouldBlock.into());
@@ -100,15 +128,36 @@ fn receive(socket: &UdpSocket, batch: &mut RecvBatch) -> usize {
 }
 
 /// Sends the answers with `sendmmsg`; any the socket could not take at
-/// once are sent one by one as it drains.
-async fn send_all(socket: &UdpSocket, replies: &[(Vec<u8>, SocketAddr)]) {
-    let sent = socket
-        .try_io(Interest::WRITABLE, || {
-            send_batch(socket.as_raw_fd(), replies)
-        })
-        .unwrap_or(0);
+/// once are retried one by one shortly after.
+async fn send_all(
+    socket: &std::net::UdpSocket,
+    sender: &mut SendBatch,
+    replies: &[(Vec<u8>, SocketAddr)],
+) {
+    let sent = sender.send(socket.as_raw_fd(), replies).unwrap_or(0);
     for (bytes, destination) in replies.iter().skip(sent) {
-        let _ = socket.send_to(bytes, *destination).await;
+        send_now_or_soon(socket, bytes, *destination).await;
+    }
+}
+
+/// How long a reply waits, at most, for room in a full send buffer.
+const SEND_PATIENCE: Duration = Duration::from_millis(50);
+
+/// Sends one datagram without blocking; if the send buffer is full, tries
+/// again every millisecond for up to [`SEND_PATIENCE`], then drops it, as
+/// the kernel would drop a datagram at a full queue. The socket has no
+/// writable interest (see [`ListenSocket`]), so there is no event to await.
+async fn send_now_or_soon(socket: &std::net::UdpSocket, bytes: &[u8], destination: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + SEND_PATIENCE;
+    loop {
+        match socket.send_to(bytes, destination) {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => return,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

@@ -96,6 +96,10 @@ impl Plugin for Errors {
         "errors"
     }
 
+    fn memo_role(&self) -> crate::plugin::MemoRole {
+        crate::plugin::MemoRole::Transparent
+    }
+
     fn serve(&self, req: crate::server::request::Request, next: Next) -> Flow {
         let patterns = self.patterns.clone();
         next.serve(req).map(move |exchange| {

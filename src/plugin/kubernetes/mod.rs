@@ -206,6 +206,10 @@ impl Plugin for Kubernetes {
         "kubernetes"
     }
 
+    fn memo_role(&self) -> crate::plugin::MemoRole {
+        crate::plugin::MemoRole::Source
+    }
+
     fn ready(&self) -> Option<bool> {
         Some(self.shared.synced())
     }
@@ -263,17 +267,25 @@ impl Plugin for Kubernetes {
             Outcome::Answer {
                 answers,
                 additionals,
-            } => write_answer(req, answers, additionals, false),
-            Outcome::NoData => {
-                backend_error(req, &self.settings, &index, &zone, ResponseCode::NoError)
-            }
+            } => write_answer(memoizable(req), answers, additionals, false),
+            Outcome::NoData => backend_error(
+                memoizable(req),
+                &self.settings,
+                &index,
+                &zone,
+                ResponseCode::NoError,
+            ),
             Outcome::NameError if self.falls_through(&req.qname_lower) => next.serve(req),
             Outcome::NameError if !index.synced => {
                 backend_error(req, &self.settings, &index, &zone, ResponseCode::ServFail)
             }
-            Outcome::NameError => {
-                backend_error(req, &self.settings, &index, &zone, ResponseCode::NXDomain)
-            }
+            Outcome::NameError => backend_error(
+                memoizable(req),
+                &self.settings,
+                &index,
+                &zone,
+                ResponseCode::NXDomain,
+            ),
             Outcome::Refused => Flow::done(
                 req,
                 Status {
@@ -298,6 +310,13 @@ impl Drop for AbortOnDrop {
             task.abort();
         }
     }
+}
+
+/// Marks a request whose reply will come from the index alone (not from a
+/// chase through the server, not while unsynced): it may be remembered.
+fn memoizable(mut req: Request) -> Request {
+    req.memoizable = true;
+    req
 }
 
 /// The zone as the client spelled it: the matching suffix of the qname.

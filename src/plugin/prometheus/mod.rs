@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::health::{address_argument, parse_http_address};
 use crate::corefile::{CorefileError, Dispenser};
-use crate::metrics::{Observation, ZoneMetrics};
-use crate::plugin::{Exchange, Flow, Next, Plugin};
+use crate::metrics::{Replay, ZoneMetrics};
+use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin};
 use crate::server::names::is_subdomain;
 use crate::server::request::Request;
 
@@ -35,7 +35,7 @@ pub fn setup(d: &mut Dispenser) -> Result<SocketAddr, CorefileError> {
 /// One server label with the zone handle sets of a block, longest zone first.
 struct ServerMetrics {
     server: Arc<str>,
-    zones: Vec<(String, ZoneMetrics)>,
+    zones: Vec<(String, Arc<ZoneMetrics>)>,
 }
 
 pub struct Prometheus {
@@ -69,7 +69,7 @@ impl Prometheus {
                     .map(|zone| {
                         (
                             zone.clone(),
-                            ZoneMetrics::new(server, zone, plugin_names.clone()),
+                            Arc::new(ZoneMetrics::new(server, zone, plugin_names.clone())),
                         )
                     })
                     .collect(),
@@ -85,6 +85,14 @@ impl Prometheus {
 impl Plugin for Prometheus {
     fn name(&self) -> &'static str {
         "prometheus"
+    }
+
+    fn memo_role(&self) -> MemoRole {
+        MemoRole::Observer
+    }
+
+    fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {
+        replay_for(&self.servers, exchange, self.writer_label)
     }
 
     fn serve(&self, req: Request, next: Next) -> Flow {
@@ -104,40 +112,47 @@ fn record(
     start: Instant,
     writer_label: &'static str,
 ) {
+    let Some(replay) = replay_for(servers, exchange, writer_label) else {
+        return;
+    };
+    let req = &exchange.req;
+    replay.observe(
+        req.proto,
+        req.src.is_ipv6(),
+        req.size,
+        start.elapsed().as_secs_f64(),
+    );
+}
+
+/// What this exchange records, less what changes per query.
+fn replay_for(
+    servers: &[ServerMetrics],
+    exchange: &Exchange,
+    writer_label: &'static str,
+) -> Option<Replay> {
     let req = &exchange.req;
     let server = servers
         .iter()
         .find(|s| Arc::ptr_eq(&s.server, &req.origin.server))
-        .or_else(|| servers.iter().find(|s| s.server == req.origin.server));
-    let Some(server) = server else {
-        return;
-    };
-    let Some((_, zone)) = server
+        .or_else(|| servers.iter().find(|s| s.server == req.origin.server))?;
+    let (_, zone) = server
         .zones
         .iter()
-        .find(|(zone, _)| is_subdomain(zone, &req.qname_lower))
-    else {
-        return;
-    };
+        .find(|(zone, _)| is_subdomain(zone, &req.qname_lower))?;
     let written = req.reply.as_ref();
     let rcode = match (exchange.status.client_written(), written) {
         (false, _) => exchange.status.rcode,
         (true, Some(reply)) => reply.msg.metadata.response_code,
         (true, None) => exchange.status.rcode,
     };
-    let plugin = if written.is_some() { writer_label } else { "" };
-    let response_size = written
-        .map(|r| crate::server::wire::uncompressed_len(&r.msg))
-        .unwrap_or(0);
-    zone.observe(&Observation {
-        proto: req.proto,
-        ipv6: req.src.is_ipv6(),
+    Some(Replay {
+        zone: zone.clone(),
         qtype: req.qtype(),
         do_bit: req.do_bit(),
-        request_size: req.size,
-        response_size,
+        response_size: written
+            .map(|r| crate::server::wire::uncompressed_len(&r.msg))
+            .unwrap_or(0),
         rcode,
-        plugin,
-        seconds: start.elapsed().as_secs_f64(),
-    });
+        plugin: if written.is_some() { writer_label } else { "" },
+    })
 }

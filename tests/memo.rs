@@ -1,0 +1,118 @@
+//! Remembered replies over real sockets: a repeated cluster query gets the
+//! chain's reply again under its own ID, the metrics still count every
+//! query, and another spelling of the name is its own entry. (That a
+//! remembered reply follows changed data is `snapshot.rs`'s re-read test
+//! and the e2e create/update/delete test, which ask the same name again.)
+
+mod support;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
+use support::dns::{query, udp_expect};
+use support::process::Clusterdns;
+use support::{free_port, http_get};
+
+fn demo_with_metrics(metrics_port: u16) -> Clusterdns {
+    let root = env!("CARGO_MANIFEST_DIR");
+    Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n prometheus 127.0.0.1:{metrics_port}\n kubernetes cluster.local {{\n  snapshot {root}/demo/seed-cluster.yaml\n }}\n}}\n"
+    ))
+}
+
+fn ask(server: &Clusterdns, packet: &[u8]) -> Vec<u8> {
+    udp_expect(server.addr(), packet).expect("a reply")
+}
+
+fn with_id(packet: &[u8], id: u16) -> Vec<u8> {
+    let mut packet = packet.to_vec();
+    packet[..2].copy_from_slice(&id.to_be_bytes());
+    packet
+}
+
+fn counter(metrics: &str, prefix: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(prefix) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_repeated_query_gets_the_chains_reply_under_its_own_id_and_is_counted() {
+    let metrics_port = free_port();
+    let server = demo_with_metrics(metrics_port);
+    let packet = query("kube-dns.kube-system.svc.cluster.local.", RecordType::SRV)
+        .to_vec()
+        .unwrap();
+    let first = ask(&server, &with_id(&packet, 0x1111));
+    let again: Vec<Vec<u8>> = [0x2222u16, 0x3333, 0x4444]
+        .iter()
+        .map(|id| ask(&server, &with_id(&packet, *id)))
+        .collect();
+    assert_eq!(&first[..2], &[0x11, 0x11]);
+    for (reply, id) in again.iter().zip([0x2222u16, 0x3333, 0x4444]) {
+        assert_eq!(&reply[..2], &id.to_be_bytes(), "the query's own ID");
+        assert_eq!(&reply[2..], &first[2..], "the same reply as the chain's");
+    }
+    let parsed = Message::from_vec(&again[2]).unwrap();
+    assert_eq!(
+        parsed.answers.len(),
+        2,
+        "kube-dns SRV: dns and metrics ports"
+    );
+
+    let (status, body) = http_get(metrics_port, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    let requests = counter(
+        &body,
+        "coredns_dns_requests_total{",
+        &["type=\"SRV\"", "proto=\"udp\""],
+    );
+    assert_eq!(requests, 4.0, "every query counted, remembered or not");
+    let responses = counter(
+        &body,
+        "coredns_dns_responses_total{",
+        &["rcode=\"NOERROR\"", "plugin=\"errors\""],
+    );
+    assert_eq!(
+        responses, 4.0,
+        "every reply counted with its rcode and writer"
+    );
+}
+
+#[test]
+fn another_spelling_of_the_name_is_answered_in_its_own_case() {
+    let server = demo_with_metrics(free_port());
+    let lower = query("kubernetes.default.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    let upper = query("KUBERNETES.Default.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    for _ in 0..2 {
+        let reply = Message::from_vec(&ask(&server, &lower)).unwrap();
+        assert_eq!(
+            reply.queries[0].name().to_ascii(),
+            "kubernetes.default.svc.cluster.local."
+        );
+        let reply = Message::from_vec(&ask(&server, &upper)).unwrap();
+        assert_eq!(
+            reply.queries[0].name().to_ascii(),
+            "KUBERNETES.Default.svc.cluster.local.",
+            "the question as asked, not the remembered spelling"
+        );
+        assert_eq!(reply.answers.len(), 1);
+    }
+    let nxdomain = query("nope.default.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    for id in [7u16, 8] {
+        let reply = Message::from_vec(&ask(&server, &with_id(&nxdomain, id))).unwrap();
+        assert_eq!(reply.metadata.id, id);
+        assert_eq!(
+            reply.metadata.response_code,
+            hickory_proto::op::ResponseCode::NXDomain
+        );
+        assert_eq!(reply.authorities.len(), 1, "the zone's SOA");
+    }
+}

@@ -215,9 +215,27 @@ pub struct Observation<'a> {
     pub seconds: f64,
 }
 
+/// What a plugin records again for each reply sent from memory.
+pub enum Replay {
+    /// The server metrics of one query (prometheus).
+    Query(QueryReplay),
+    /// Counters bumped once per reply (e.g. the cache's request and hit
+    /// counters).
+    Count(Box<[IntCounter]>),
+}
+
+impl Replay {
+    pub fn observe(&self, proto: Proto, ipv6: bool, request_size: usize, seconds: f64) {
+        match self {
+            Replay::Query(query) => query.observe(proto, ipv6, request_size, seconds),
+            Replay::Count(counters) => counters.iter().for_each(IntCounter::inc),
+        }
+    }
+}
+
 /// A query's observation without what changes per query (transport,
-/// family, size, duration): recorded again for each reply sent from memory.
-pub struct Replay {
+/// family, size, duration).
+pub struct QueryReplay {
     pub zone: Arc<ZoneMetrics>,
     pub qtype: RecordType,
     pub do_bit: bool,
@@ -226,7 +244,7 @@ pub struct Replay {
     pub plugin: &'static str,
 }
 
-impl Replay {
+impl QueryReplay {
     pub fn observe(&self, proto: Proto, ipv6: bool, request_size: usize, seconds: f64) {
         self.zone.observe(&Observation {
             proto,

@@ -1,6 +1,7 @@
 //! Remembered replies over real sockets: a repeated cluster query gets the
 //! chain's reply again under its own ID, the metrics still count every
-//! query, and another spelling of the name is its own entry. (That a
+//! query, another spelling of the name is its own entry, and a remembered
+//! cache hit counts its TTL down and goes back to the chain at expiry. (That a
 //! remembered reply follows changed data is `snapshot.rs`'s re-read test
 //! and the e2e create/update/delete test, which ask the same name again.)
 
@@ -8,8 +9,11 @@ mod support;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
+use std::time::Duration;
+
 use support::dns::{query, udp_expect};
 use support::process::Clusterdns;
+use support::upstream::{Mode, Stub};
 use support::{free_port, http_get};
 
 fn demo_with_metrics(metrics_port: u16) -> Clusterdns {
@@ -115,4 +119,42 @@ fn another_spelling_of_the_name_is_answered_in_its_own_case() {
         );
         assert_eq!(reply.authorities.len(), 1, "the zone's SOA");
     }
+}
+
+#[test]
+fn a_remembered_cache_hit_counts_down_and_expires_with_the_item() {
+    let stub = Stub::start_with_ttl(Mode::Answer, 3);
+    let metrics_port = free_port();
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics_port}\n cache {{\n  success 1024 30 0\n }}\n forward . {}\n}}\n",
+        stub.addr
+    ));
+    let packet = query("tick.example.org.", RecordType::A).to_vec().unwrap();
+    let ttl = |id: u16| {
+        let reply = Message::from_vec(&ask(&server, &with_id(&packet, id))).unwrap();
+        assert_eq!(reply.metadata.id, id);
+        reply.answers[0].ttl
+    };
+    assert_eq!(ttl(1), 3, "the miss");
+    let hit = ttl(2);
+    assert!(
+        (2..=3).contains(&hit),
+        "a hit through the chain, now remembered"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let later = ttl(3);
+    assert!(
+        (1..hit).contains(&later),
+        "from memory, counted down: {later} after {hit}"
+    );
+    assert_eq!(stub.queries(), 1);
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(ttl(4), 3, "expired: a new miss with a fresh TTL");
+    assert_eq!(stub.queries(), 2);
+
+    let (_, body) = http_get(metrics_port, "/metrics").expect("metrics");
+    let count = |prefix: &str| counter(&body, prefix, &[]);
+    assert_eq!(count("coredns_cache_requests_total{"), 4.0);
+    assert_eq!(count("coredns_cache_hits_total{"), 2.0);
+    assert_eq!(count("coredns_cache_misses_total{"), 2.0);
 }

@@ -130,8 +130,9 @@ pub enum MemoRole {
     /// Like `Transparent`, but it records every query; a remembered reply
     /// replays that record ([`Plugin::memo_replay`]).
     Observer,
-    /// It writes replies that depend only on the query bytes and its
-    /// published data, and marks them [`Request::memoizable`].
+    /// It writes replies that depend only on the query bytes, its
+    /// published data and the clock, and marks them with [`Request::memo`]
+    /// terms under its own name.
     Source,
 }
 
@@ -162,8 +163,9 @@ pub trait Plugin: Send + Sync + 'static {
         MemoRole::Opaque
     }
 
-    /// For an `Observer`: what to record again each time the reply of this
-    /// finished exchange is sent from memory.
+    /// For an `Observer` or a `Source`: what to record again each time the
+    /// reply of this finished exchange is sent from memory. An `Observer`
+    /// that returns `None` forbids remembering the reply.
     fn memo_replay(&self, _exchange: &Exchange) -> Option<crate::metrics::Replay> {
         None
     }
@@ -191,10 +193,14 @@ impl Chain {
 
     /// The observations to replay with the reply of `exchange`, or `None`
     /// when that reply must not be remembered.
-    pub fn memo_replays(&self, exchange: &Exchange) -> Option<Vec<crate::metrics::Replay>> {
+    pub fn memo_replays(
+        &self,
+        exchange: &Exchange,
+    ) -> Option<(crate::server::memo::MemoTerms, Vec<crate::metrics::Replay>)> {
         let source = self.memo_source?;
         let req = &exchange.req;
-        let remember = req.memoizable
+        let terms = req.memo?;
+        let remember = terms.source == self.plugins[source].name()
             && req.reply.is_some()
             && exchange.status.error.is_none()
             && req.proto == crate::server::request::Proto::Udp;
@@ -207,7 +213,8 @@ impl Chain {
                 replays.push(plugin.memo_replay(exchange)?);
             }
         }
-        Some(replays)
+        replays.extend(self.plugins[source].memo_replay(exchange));
+        Some((terms, replays))
     }
 
     pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
@@ -280,7 +287,7 @@ mod tests {
             if self.0 != MemoRole::Source {
                 return next.serve(req);
             }
-            req.memoizable = true;
+            req.memo = Some(crate::server::memo::MemoTerms::until_data_changes("role"));
             let reply = req.reply_skeleton();
             let status = req.write(reply, "role");
             Flow::done(req, status)

@@ -112,8 +112,8 @@ fn serve_packet(
             let Some(bytes) = finish(exchange) else {
                 return Handled::Drop;
             };
-            if let (Some((memo, generation)), Some(replays)) = (memo, replays) {
-                memo.remember(routes, generation, packet, &bytes, replays);
+            if let (Some((memo, generation)), Some((terms, replays))) = (memo, replays) {
+                memo.remember(routes, generation, packet, &bytes, terms, replays);
             }
             Handled::Reply(bytes)
         }

@@ -16,6 +16,12 @@
 //! the client (`loadbalance`, `cache`, `autopath`, `log`, …) in front of it
 //! turns remembering off for that zone.
 //!
+//! A `cache` hit is remembered too when `cache` is the first such plugin:
+//! the entry then lives only as long as the cached item would be served
+//! fresh, and every record's TTL is rewritten on each hit from the item's
+//! clock, exactly as the cache computes it (all records carry the same
+//! TTL there). The cache's request and hit counters are replayed.
+//!
 //! The key is the whole query after its ID, so the flags, the spelling of
 //! the name, and the EDNS record (buffer size, DO) are all part of it. An
 //! entry is valid for one routing table (a reload starts afresh) and one
@@ -25,7 +31,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::request::Proto;
 use super::routing::Routes;
@@ -51,9 +57,81 @@ const MAX_QUERY: usize = 512;
 /// costs bounded memory and the hot names come back at once.
 const MAX_ENTRIES: usize = 4096;
 
+/// On what terms a written reply may be remembered; set by the plugin that
+/// wrote it.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoTerms {
+    /// The plugin that set the terms (the chain checks it is its source).
+    pub source: &'static str,
+    /// A moment from which the reply must not be sent again.
+    pub until: Option<Instant>,
+    /// Rewrite every record's TTL to `ttl - whole seconds since stored`.
+    pub ttl_clock: Option<TtlClock>,
+}
+
+/// The cache's clock of an item: stored at `stored` with TTL `ttl`.
+#[derive(Debug, Clone, Copy)]
+pub struct TtlClock {
+    pub stored: Instant,
+    pub ttl: u32,
+}
+
+impl TtlClock {
+    /// Seconds left at `now`; zero or less once expired.
+    pub fn left(&self, now: Instant) -> i64 {
+        i64::from(self.ttl) - now.duration_since(self.stored).as_secs() as i64
+    }
+
+    /// The moment the item stops being fresh.
+    pub fn expiry(&self) -> Instant {
+        self.stored + Duration::from_secs(u64::from(self.ttl))
+    }
+}
+
+impl MemoTerms {
+    /// A reply valid until the published data changes.
+    pub fn until_data_changes(source: &'static str) -> Self {
+        MemoTerms {
+            source,
+            until: None,
+            ttl_clock: None,
+        }
+    }
+}
+
 struct Entry {
     reply: Box<[u8]>,
     replays: Box<[Replay]>,
+    until: Option<Instant>,
+    ttl_clock: Option<TtlClock>,
+    /// Where each record's TTL sits in `reply` (with a `ttl_clock`).
+    ttl_offsets: Box<[u16]>,
+}
+
+impl Entry {
+    /// The reply under `id` at `now`, or `None` once the entry has expired.
+    fn reply(&self, id: &[u8], now: impl Fn() -> Instant) -> Option<Vec<u8>> {
+        let now = (self.until.is_some() || self.ttl_clock.is_some()).then(now);
+        if let (Some(until), Some(now)) = (self.until, now)
+            && now >= until
+        {
+            return None;
+        }
+        let mut reply = self.reply.to_vec();
+        reply[..2].copy_from_slice(id);
+        if let (Some(clock), Some(now)) = (self.ttl_clock, now) {
+            let left = clock.left(now);
+            if left <= 0 {
+                return None;
+            }
+            let ttl = (left as u32).to_be_bytes();
+            for &offset in &self.ttl_offsets {
+                let at = usize::from(offset);
+                reply[at..at + 4].copy_from_slice(&ttl);
+            }
+        }
+        Some(reply)
+    }
 }
 
 /// The remembered replies of one UDP socket.
@@ -81,10 +159,13 @@ impl Memo {
             return None;
         }
         self.validate(routes);
-        let entry = self.entries.get(&packet[2..])?;
+        let key = &packet[2..];
+        let entry = self.entries.get(key)?;
         let start = (!entry.replays.is_empty()).then(Instant::now);
-        let mut reply = entry.reply.to_vec();
-        reply[..2].copy_from_slice(&packet[..2]);
+        let Some(reply) = entry.reply(&packet[..2], || start.unwrap_or_else(Instant::now)) else {
+            self.entries.remove(key);
+            return None;
+        };
         if let Some(start) = start {
             let seconds = start.elapsed().as_secs_f64();
             for replay in &entry.replays {
@@ -103,11 +184,23 @@ impl Memo {
         generation_seen: u64,
         packet: &[u8],
         reply: &[u8],
+        terms: MemoTerms,
         replays: Vec<Replay>,
     ) {
         if !(12..=MAX_QUERY).contains(&packet.len()) || reply.len() < 12 {
             return;
         }
+        let ttl_offsets = match terms.ttl_clock {
+            Some(_) => match ttl_offsets(reply) {
+                Some(offsets) => offsets,
+                None => return,
+            },
+            None => Vec::new(),
+        };
+        let until = match (terms.until, terms.ttl_clock) {
+            (Some(until), Some(clock)) => Some(until.min(clock.expiry())),
+            (until, clock) => until.or(clock.map(|c| c.expiry())),
+        };
         self.validate(routes);
         if self.generation != generation_seen {
             return;
@@ -120,6 +213,9 @@ impl Memo {
             Entry {
                 reply: reply.into(),
                 replays: replays.into(),
+                until,
+                ttl_clock: terms.ttl_clock,
+                ttl_offsets: ttl_offsets.into(),
             },
         );
     }
@@ -146,5 +242,106 @@ impl Memo {
             self.routes_id = routes.id;
             self.generation = now;
         }
+    }
+}
+
+/// The offsets of the TTL fields of every record in a reply, the OPT
+/// pseudo-record (whose TTL field holds flags) excepted; `None` when the
+/// bytes do not parse.
+fn ttl_offsets(reply: &[u8]) -> Option<Vec<u16>> {
+    let count = |at: usize| -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([
+            *reply.get(at)?,
+            *reply.get(at + 1)?,
+        ])))
+    };
+    let questions = count(4)?;
+    let records = count(6)? + count(8)? + count(10)?;
+    let mut at = 12;
+    for _ in 0..questions {
+        at = skip_name(reply, at)? + 4;
+    }
+    let mut offsets = Vec::with_capacity(records);
+    for _ in 0..records {
+        at = skip_name(reply, at)?;
+        let rtype = count(at)?;
+        let rdlength = count(at + 8)?;
+        if rtype != 41 {
+            offsets.push(u16::try_from(at + 4).ok()?);
+        }
+        at += 10 + rdlength;
+    }
+    (at <= reply.len()).then_some(offsets)
+}
+
+/// The offset just past the (possibly compressed) name at `at`.
+fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let length = *bytes.get(at)?;
+        match length {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0xC0 => return Some(at + 2),
+            l if l & 0xC0 == 0 => at += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
+
+    #[test]
+    fn ttl_offsets_find_every_record_but_opt() {
+        let name = Name::from_ascii("a.example.org.").unwrap();
+        let mut msg = Message::new(7, MessageType::Response, OpCode::Query);
+        msg.add_query(Query::query(name.clone(), RecordType::A));
+        for (ttl, last) in [(300, 1), (200, 2)] {
+            let address = rdata::A::new(192, 0, 2, last);
+            msg.add_answer(Record::from_rdata(name.clone(), ttl, RData::A(address)));
+        }
+        msg.set_edns(Edns::new());
+        let bytes = msg.to_vec().unwrap();
+        let offsets = ttl_offsets(&bytes).unwrap();
+        assert_eq!(offsets.len(), 2, "two answers; the OPT record is skipped");
+        let ttls: Vec<u32> = offsets
+            .iter()
+            .map(|&o| {
+                let o = usize::from(o);
+                u32::from_be_bytes(bytes[o..o + 4].try_into().unwrap())
+            })
+            .collect();
+        assert_eq!(ttls, vec![300, 200]);
+        assert_eq!(ttl_offsets(&bytes[..bytes.len() - 3]), None, "cut short");
+    }
+
+    #[test]
+    fn a_clocked_entry_counts_its_ttl_down_and_expires() {
+        let name = Name::from_ascii("a.example.org.").unwrap();
+        let mut msg = Message::new(7, MessageType::Response, OpCode::Query);
+        msg.add_query(Query::query(name.clone(), RecordType::A));
+        let address = rdata::A::new(192, 0, 2, 1);
+        msg.add_answer(Record::from_rdata(name, 30, RData::A(address)));
+        let bytes = msg.to_vec().unwrap();
+        let stored = Instant::now();
+        let entry = Entry {
+            ttl_offsets: ttl_offsets(&bytes).unwrap().into(),
+            reply: bytes.into(),
+            replays: Box::new([]),
+            until: None,
+            ttl_clock: Some(TtlClock { stored, ttl: 30 }),
+        };
+        let at = |seconds: f64| {
+            entry
+                .reply(&[0, 9], || stored + Duration::from_secs_f64(seconds))
+                .map(|r| Message::from_vec(&r).unwrap())
+        };
+        let reply = at(10.5).unwrap();
+        assert_eq!(reply.metadata.id, 9);
+        assert_eq!(reply.answers[0].ttl, 20, "30 less 10 whole seconds");
+        assert_eq!(at(29.9).unwrap().answers[0].ttl, 1);
+        assert!(at(30.0).is_none(), "expired: back to the chain");
     }
 }

@@ -60,9 +60,10 @@ pub struct Request {
     pub depth: u8,
     /// The listener's routing, for plugins that query the whole server again.
     pub server: Option<Arc<arc_swap::ArcSwap<super::routing::Routes>>>,
-    /// Set by a plugin whose written reply depends only on the query bytes
-    /// and its published data, so it may be remembered (`server::memo`).
-    pub memoizable: bool,
+    /// Set by a plugin whose written reply depends only on the query bytes,
+    /// its published data and the clock, so it may be remembered
+    /// (`server::memo`) on these terms.
+    pub memo: Option<super::memo::MemoTerms>,
 }
 
 impl Request {
@@ -89,7 +90,7 @@ impl Request {
             received: Instant::now(),
             depth: 0,
             server: None,
-            memoizable: false,
+            memo: None,
         }
     }
 

@@ -23,8 +23,10 @@ use hickory_proto::rr::{DNSClass, Record, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::kubernetes::source::Shared;
+use crate::metrics::Replay;
 use crate::plugin::log::{ReplyType, typify};
-use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
+use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin, Status};
+use crate::server::memo::{MemoTerms, TtlClock};
 use crate::server::names::{is_subdomain, longest_match};
 use crate::server::request::Request;
 use setup::{Options, StaleMode};
@@ -138,7 +140,29 @@ impl Plugin for Cache {
         } else {
             ttl as u32
         };
+        let mut req = req;
+        // A hit may be sent again from memory while the item is fresh,
+        // unless prefetch must count each hit.
+        req.memo = (inner.o.prefetch == 0).then(|| memo_terms(&item, inner.o.keepttl));
         write_item(req, &item, ttl)
+    }
+
+    fn memo_role(&self) -> MemoRole {
+        MemoRole::Source
+    }
+
+    /// A hit sent from memory counts as a request and a hit of its kind.
+    fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {
+        let reply = exchange.req.reply.as_ref()?;
+        let metrics = &self.inner.metrics;
+        let hit = match response_type(&reply.msg) {
+            ReplyType::NoError | ReplyType::Delegation => &metrics.success_hits,
+            _ => &metrics.denial_hits,
+        };
+        Some(Replay::Count(Box::new([
+            metrics.requests.clone(),
+            hit.clone(),
+        ])))
     }
 }
 
@@ -483,6 +507,20 @@ fn flatten(reply: &mut Message, ttl: u32) {
 
 /// A reply from a cached item (CoreDNS `toMsg`): the client's question,
 /// AA set, RA and rcode from the item, AD only for DO/AD clients.
+/// A hit stays fresh until the item expires; its TTLs count down with the
+/// item's clock unless `keepttl` keeps them.
+fn memo_terms(item: &Item, keepttl: bool) -> MemoTerms {
+    let clock = TtlClock {
+        stored: item.stored,
+        ttl: item.orig_ttl,
+    };
+    MemoTerms {
+        source: "cache",
+        until: Some(clock.expiry()),
+        ttl_clock: (!keepttl).then_some(clock),
+    }
+}
+
 fn write_item(mut req: Request, item: &Item, ttl: u32) -> Flow {
     let mut reply = req.reply_skeleton();
     reply.metadata.authoritative = true;

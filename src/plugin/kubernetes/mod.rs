@@ -315,7 +315,9 @@ impl Drop for AbortOnDrop {
 /// Marks a request whose reply will come from the index alone (not from a
 /// chase through the server, not while unsynced): it may be remembered.
 fn memoizable(mut req: Request) -> Request {
-    req.memoizable = true;
+    req.memo = Some(crate::server::memo::MemoTerms::until_data_changes(
+        "kubernetes",
+    ));
     req
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::health::{address_argument, parse_http_address};
 use crate::corefile::{CorefileError, Dispenser};
-use crate::metrics::{Replay, ZoneMetrics};
+use crate::metrics::{QueryReplay, Replay, ZoneMetrics};
 use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin};
 use crate::server::names::is_subdomain;
 use crate::server::request::Request;
@@ -92,7 +92,7 @@ impl Plugin for Prometheus {
     }
 
     fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {
-        replay_for(&self.servers, exchange, self.writer_label)
+        replay_for(&self.servers, exchange, self.writer_label).map(Replay::Query)
     }
 
     fn serve(&self, req: Request, next: Next) -> Flow {
@@ -129,7 +129,7 @@ fn replay_for(
     servers: &[ServerMetrics],
     exchange: &Exchange,
     writer_label: &'static str,
-) -> Option<Replay> {
+) -> Option<QueryReplay> {
     let req = &exchange.req;
     let server = servers
         .iter()
@@ -145,7 +145,7 @@ fn replay_for(
         (true, Some(reply)) => reply.msg.metadata.response_code,
         (true, None) => exchange.status.rcode,
     };
-    Some(Replay {
+    Some(QueryReplay {
         zone: zone.clone(),
         qtype: req.qtype(),
         do_bit: req.do_bit(),

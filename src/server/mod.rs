@@ -5,6 +5,7 @@
 //! replaces the tables without closing a socket or dropping a query.
 
 pub mod batch;
+pub mod dgram;
 pub mod encoder;
 pub mod handler;
 pub mod http;

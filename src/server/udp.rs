@@ -8,15 +8,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::os::fd::AsRawFd;
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 
 use super::batch::{RecvBatch, SendBatch};
+use super::dgram::{self, ReadableUdp};
 
 use super::handler::{Arrival, Handled, handle_udp_packet};
 use super::memo::Memo;
@@ -41,25 +38,14 @@ pub fn reuseport_socket(
     Ok(socket)
 }
 
-/// One UDP socket of a listener, registered with the reactor for
-/// readability only.
-///
-/// Why not `tokio::net::UdpSocket`: it registers for writability too, and
-/// the kernel raises a fresh (edge-triggered) writable event each time a
-/// sent datagram's buffer space comes back, which on loopback is every
-/// reply. Each such event costs an extra `epoll_wait` round for nothing. A
-/// UDP send almost never blocks (see [`send_now_or_soon`]).
-pub type ListenSocket = AsyncFd<std::net::UdpSocket>;
+/// One UDP socket of a listener (readable interest only, see `dgram`).
+pub type ListenSocket = ReadableUdp;
 
 /// Opens one UDP socket of a listener.
 pub fn bind_udp(address: SocketAddr) -> std::io::Result<ListenSocket> {
     let socket = reuseport_socket(address, Type::DGRAM, Protocol::UDP)?;
     let _ = socket.set_recv_buffer_size(4 << 20);
-    let socket = std::net::UdpSocket::from(socket);
-    // SAFETY: the `UdpSocket` owns its descriptor and moves into the
-    // `AsyncFd`, so the descriptor stays open and the same until it drops.
-    let registered = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) };
-    Ok(registered?)
+    dgram::register(socket.into())
 }
 
 /// Datagrams taken per `recvmmsg`.
@@ -140,25 +126,9 @@ async fn send_all(
     }
 }
 
-/// How long a reply waits, at most, for room in a full send buffer.
-const SEND_PATIENCE: Duration = Duration::from_millis(50);
-
-/// Sends one datagram without blocking; if the send buffer is full, tries
-/// again every millisecond for up to [`SEND_PATIENCE`], then drops it, as
-/// the kernel would drop a datagram at a full queue. The socket has no
-/// writable interest (see [`ListenSocket`]), so there is no event to await.
+/// Sends one reply, retrying briefly while the send buffer is full.
 async fn send_now_or_soon(socket: &std::net::UdpSocket, bytes: &[u8], destination: SocketAddr) {
-    let deadline = tokio::time::Instant::now() + SEND_PATIENCE;
-    loop {
-        match socket.send_to(bytes, destination) {
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            _ => return,
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let _ = dgram::send_soon(|| socket.send_to(bytes, destination)).await;
 }
 
 /// Turns an IPv4-mapped IPv6 source (from a dual-stack socket) into IPv4.

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
+
+use crate::server::dgram::{self, ReadableUdp};
 
 use super::metrics::ProxyMetrics;
 
@@ -34,7 +36,7 @@ pub struct Upstream {
     pub address: SocketAddr,
     fails: AtomicU32,
     checking: AtomicBool,
-    udp: Mutex<VecDeque<(UdpSocket, Instant)>>,
+    udp: Mutex<VecDeque<(ReadableUdp, Instant)>>,
     tcp: Mutex<VecDeque<(TcpStream, Instant)>>,
     expire: Duration,
     max_idle: usize,
@@ -100,11 +102,14 @@ impl Upstream {
     ) -> Result<Message, ExchangeError> {
         let socket = self.udp_socket().await?;
         let io_error = |op: &str, e: std::io::Error| self.io_error(op, "udp", &socket, e);
-        socket.send(bytes).await.map_err(|e| io_error("write", e))?;
+        dgram::send_soon(|| socket.get_ref().send(bytes))
+            .await
+            .map_err(|e| io_error("write", e))?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut reply = vec![0u8; buffer.max(512) + 1];
         loop {
-            let received = tokio::time::timeout_at(deadline, socket.recv(&mut reply)).await;
+            let received =
+                tokio::time::timeout_at(deadline, dgram::recv(&socket, &mut reply)).await;
             let length = match received {
                 Err(_) => return Err(self.timeout_error("udp", &socket)),
                 Ok(Err(e)) => return Err(io_error("read", e)),
@@ -163,7 +168,7 @@ impl Upstream {
         }
     }
 
-    async fn udp_socket(&self) -> Result<UdpSocket, ExchangeError> {
+    async fn udp_socket(&self) -> Result<ReadableUdp, ExchangeError> {
         let now = Instant::now();
         loop {
             let pooled = self.udp.lock().expect("pool lock").pop_front();
@@ -182,17 +187,14 @@ impl Upstream {
         } else {
             "[::]:0".parse().expect("v6 any")
         };
-        let socket = UdpSocket::bind(bind)
-            .await
-            .map_err(|e| ExchangeError(format!("dial udp {}: {e}", self.address)))?;
-        socket
-            .connect(self.address)
-            .await
-            .map_err(|e| ExchangeError(format!("dial udp {}: {e}", self.address)))?;
-        Ok(socket)
+        let dial_error =
+            |e: std::io::Error| ExchangeError(format!("dial udp {}: {e}", self.address));
+        let socket = std::net::UdpSocket::bind(bind).map_err(dial_error)?;
+        socket.connect(self.address).map_err(dial_error)?;
+        dgram::register(socket).map_err(dial_error)
     }
 
-    fn give_back_udp(&self, socket: UdpSocket) {
+    fn give_back_udp(&self, socket: ReadableUdp) {
         let mut pool = self.udp.lock().expect("pool lock");
         if self.max_idle == 0 || pool.len() < self.max_idle {
             pool.push_back((socket, Instant::now()));
@@ -238,18 +240,20 @@ impl Upstream {
         &self,
         op: &str,
         network: &str,
-        socket: &UdpSocket,
+        socket: &ReadableUdp,
         error: std::io::Error,
     ) -> ExchangeError {
         let local = socket
+            .get_ref()
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
         ExchangeError(format!("{op} {network} {local}->{}: {error}", self.address))
     }
 
-    fn timeout_error(&self, network: &str, socket: &UdpSocket) -> ExchangeError {
+    fn timeout_error(&self, network: &str, socket: &ReadableUdp) -> ExchangeError {
         let local = socket
+            .get_ref()
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();

@@ -1,0 +1,79 @@
+//! UDP sockets registered with the reactor for readability only.
+//!
+//! Why not `tokio::net::UdpSocket`: it registers for writability too, and
+//! the kernel raises a fresh (edge-triggered) writable event each time a
+//! sent datagram's buffer space comes back, which on loopback is every
+//! datagram. Each such event costs an extra `epoll_wait` round for nothing.
+//! A UDP send almost never blocks, so sends are plain non-blocking calls,
+//! retried briefly in the rare case the send buffer is full.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// A non-blocking UDP socket watched for readability only.
+pub type ReadableUdp = AsyncFd<std::net::UdpSocket>;
+
+/// Registers a socket (made non-blocking here) with the reactor.
+pub fn register(socket: std::net::UdpSocket) -> io::Result<ReadableUdp> {
+    socket.set_nonblocking(true)?;
+    // SAFETY: the `UdpSocket` owns its descriptor and moves into the
+    // `AsyncFd`, so the descriptor stays open and the same until it drops.
+    let registered = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) };
+    Ok(registered?)
+}
+
+/// Receives one datagram from a connected socket, waiting for it.
+pub async fn recv(socket: &ReadableUdp, buffer: &mut [u8]) -> io::Result<usize> {
+    loop {
+        let mut ready = socket.readable().await?;
+        match ready.try_io(|inner| inner.get_ref().recv(buffer)) {
+            Ok(result) => return result,
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+/// How long a datagram waits, at most, for room in a full send buffer.
+const SEND_PATIENCE: Duration = Duration::from_millis(50);
+
+/// Runs a non-blocking `send`; while the send buffer is full, tries again
+/// every millisecond for up to [`SEND_PATIENCE`], then gives up with the
+/// `WouldBlock` error (the datagram is dropped, as the kernel drops one at
+/// a full queue). There is no writable event to await (see the module).
+pub async fn send_soon(mut send: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
+    let deadline = tokio::time::Instant::now() + SEND_PATIENCE;
+    loop {
+        match send() {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(error);
+                }
+            }
+            other => return other.map(|_| ()),
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_registered_socket_sends_and_receives() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        let client = register(client).unwrap();
+        send_soon(|| client.get_ref().send(b"ping")).await.unwrap();
+        let mut buffer = [0u8; 16];
+        let (length, from) = server.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..length], b"ping");
+        server.send_to(b"pong", from).unwrap();
+        let length = recv(&client, &mut buffer).await.unwrap();
+        assert_eq!(&buffer[..length], b"pong");
+    }
+}

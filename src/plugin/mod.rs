@@ -177,6 +177,8 @@ pub struct Chain {
     /// The position of the plugin whose replies may be remembered: the
     /// first `Source` with only `Transparent` and `Observer` plugins before it.
     memo_source: Option<usize>,
+    /// Whether a query may be relayed upstream (the chain has `forward`).
+    forwards: bool,
 }
 
 impl Chain {
@@ -185,10 +187,17 @@ impl Chain {
             .iter()
             .position(|p| !matches!(p.memo_role(), MemoRole::Transparent | MemoRole::Observer))
             .filter(|&at| plugins[at].memo_role() == MemoRole::Source);
+        let forwards = plugins.iter().any(|p| p.name() == "forward");
         Arc::new(Chain {
             plugins,
             memo_source,
+            forwards,
         })
+    }
+
+    /// Whether a query may be relayed upstream, so its bytes are worth keeping.
+    pub fn forwards(&self) -> bool {
+        self.forwards
     }
 
     /// The observations to replay with the reply of `exchange`, or `None`

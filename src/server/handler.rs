@@ -104,6 +104,9 @@ fn serve_packet(
         route.origin.clone(),
     );
     req.server = Some(shared.clone());
+    if route.chain.forwards() {
+        req.raw = Some(packet.into());
+    }
     match route.chain.serve(req) {
         Flow::Done(exchange) => {
             let replays = memo

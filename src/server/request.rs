@@ -64,6 +64,11 @@ pub struct Request {
     /// its published data and the clock, so it may be remembered
     /// (`server::memo`) on these terms.
     pub memo: Option<super::memo::MemoTerms>,
+    /// The query as received, kept when the chain may forward it: forward
+    /// relays these bytes (under its own ID) instead of encoding `msg`
+    /// again. Only the AD bit of `msg` may differ from them (cache sets it
+    /// on a miss); forward copies that bit over.
+    pub raw: Option<Arc<[u8]>>,
 }
 
 impl Request {
@@ -91,6 +96,7 @@ impl Request {
             depth: 0,
             server: None,
             memo: None,
+            raw: None,
         }
     }
 

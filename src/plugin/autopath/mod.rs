@@ -230,6 +230,8 @@ impl Walk {
         };
         let mut sub = req.clone();
         sub.msg.queries[0].set_name(name);
+        // Another question: the client's bytes no longer describe it.
+        sub.raw = None;
         sub.qname_lower = candidate.to_ascii_lowercase();
         sub.reply = None;
         let walk = self.clone();

@@ -261,7 +261,14 @@ impl Inner {
             let timeout = self.options.read_timeout.min(remaining);
             let started = Instant::now();
             let mut reply = upstream
-                .exchange(&req.msg, upstream_id, transport, buffer, timeout)
+                .exchange(
+                    &req.msg,
+                    req.raw.as_deref(),
+                    upstream_id,
+                    transport,
+                    buffer,
+                    timeout,
+                )
                 .await
                 .map_err(|e| e.0)?;
             upstream.metrics.observe(

@@ -73,18 +73,25 @@ impl Upstream {
     }
 
     /// Sends `query` under the message ID `id` and waits for the matching
-    /// reply. `buffer` is the client's buffer size: a larger UDP reply comes
-    /// back as the upstream header with TC set and empty sections.
+    /// reply. `raw` is the query as the client sent it, relayed as is when
+    /// given (with `query`'s AD bit). `buffer` is the client's buffer size:
+    /// a larger UDP reply comes back as the upstream header with TC set and
+    /// empty sections.
     pub async fn exchange(
         &self,
         query: &Message,
+        raw: Option<&[u8]>,
         id: u16,
         transport: Transport,
         buffer: usize,
         timeout: Duration,
     ) -> Result<Message, ExchangeError> {
-        let mut bytes =
-            crate::server::wire::try_encode(query).map_err(|e| ExchangeError(e.to_string()))?;
+        let mut bytes = match raw {
+            Some(raw) if raw.len() >= 12 => relayed(raw, query.metadata.authentic_data),
+            _ => {
+                crate::server::wire::try_encode(query).map_err(|e| ExchangeError(e.to_string()))?
+            }
+        };
         // The ID is the first two bytes: set there, the query need not be copied.
         bytes[..2].copy_from_slice(&id.to_be_bytes());
         match transport {
@@ -289,9 +296,16 @@ impl Upstream {
         query.metadata.recursion_desired = probe.recursion;
         query.add_query(Query::query(probe.domain.clone(), RecordType::NS));
         let id = query.metadata.id;
-        self.exchange(&query, id, probe.transport, 512, Duration::from_secs(1))
-            .await
-            .is_ok()
+        self.exchange(
+            &query,
+            None,
+            id,
+            probe.transport,
+            512,
+            Duration::from_secs(1),
+        )
+        .await
+        .is_ok()
     }
 }
 
@@ -324,6 +338,19 @@ async fn tcp_round_trip(
 
 /// CoreDNS's answer to an upstream UDP reply larger than the client's
 /// buffer: the upstream header, TC set, empty sections.
+/// The client's query bytes to relay, with the AD bit as the chain left it
+/// (cache asks upstream for AD on a miss).
+fn relayed(raw: &[u8], authentic_data: bool) -> Vec<u8> {
+    const AD: u8 = 0x20;
+    let mut bytes = raw.to_vec();
+    if authentic_data {
+        bytes[3] |= AD;
+    } else {
+        bytes[3] &= !AD;
+    }
+    bytes
+}
+
 fn overflow_reply(header: &[u8], query: &Message) -> Message {
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
     let flags = u16::from_be_bytes([header[2], header[3]]);
@@ -349,5 +376,23 @@ pub fn same_question(query: &Message, reply: &Message) -> bool {
         }
         (None, None) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relayed;
+
+    #[test]
+    fn relayed_bytes_are_the_clients_with_the_chains_ad_bit() {
+        let query: Vec<u8> = vec![
+            0x12, 0x34, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'A', 0, 0, 1, 0, 1,
+        ];
+        let cleared = relayed(&query, false);
+        assert_eq!(cleared[3], 0x00, "AD off");
+        let set = relayed(&query, true);
+        assert_eq!(set[3], 0x20, "AD on");
+        assert_eq!(cleared[..3], query[..3]);
+        assert_eq!(cleared[4..], query[4..], "the rest as the client sent it");
     }
 }

@@ -109,3 +109,38 @@ fn loadbalance_shuffles_addresses_and_keeps_cnames_first() {
         );
     }
 }
+
+#[test]
+fn identical_queries_for_several_addresses_are_shuffled_every_time_not_remembered() {
+    let snapshot = format!(
+        "{}/tests/fixtures/f1-snapshot.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n loadbalance\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n}}\n"
+    ));
+    let packet = query("hdls1.testns.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    let mut orders = BTreeSet::new();
+    for id in 0..40u16 {
+        let mut packet = packet.clone();
+        packet[..2].copy_from_slice(&id.to_be_bytes());
+        let reply = support::dns::udp_expect(server.addr(), &packet).expect("a reply");
+        let reply = hickory_proto::op::Message::from_vec(&reply).unwrap();
+        assert_eq!(reply.answers.len(), 4);
+        orders.insert(format!("{:?}", support::dns::addresses(&reply)));
+    }
+    assert!(
+        orders.len() > 1,
+        "40 identical queries, one order: a shuffled reply was remembered"
+    );
+    // One address: nothing to shuffle, the same reply every time.
+    for _ in 0..3 {
+        let reply = udp(
+            server.addr(),
+            &query("svc1.testns.svc.cluster.local.", RecordType::A),
+        );
+        assert_eq!(reply.answers.len(), 1);
+    }
+}

@@ -169,6 +169,13 @@ pub trait Plugin: Send + Sync + 'static {
     fn memo_replay(&self, _exchange: &Exchange) -> Option<crate::metrics::Replay> {
         None
     }
+
+    /// For a `Transparent` plugin whose effect depends on the reply: whether
+    /// this finished exchange's reply would come out the same every time
+    /// (e.g. loadbalance with nothing to shuffle).
+    fn memo_allows(&self, _exchange: &Exchange) -> bool {
+        true
+    }
 }
 
 /// The plugins of one server block, in the fixed order.
@@ -218,6 +225,9 @@ impl Chain {
         }
         let mut replays = Vec::new();
         for plugin in &self.plugins[..source] {
+            if !plugin.memo_allows(exchange) {
+                return None;
+            }
             if plugin.memo_role() == MemoRole::Observer {
                 replays.push(plugin.memo_replay(exchange)?);
             }
@@ -279,9 +289,9 @@ mod tests {
     use hickory_proto::op::{Message, MessageType, OpCode, Query};
     use hickory_proto::rr::{Name, RecordType};
 
-    /// A plugin with a given memo role that answers when it is a source
-    /// and passes the query on otherwise.
-    struct Role(MemoRole);
+    /// A plugin with a given memo role that answers (with this many A
+    /// records) when it is a source and passes the query on otherwise.
+    struct Role(MemoRole, u8);
 
     impl Plugin for Role {
         fn name(&self) -> &'static str {
@@ -297,7 +307,15 @@ mod tests {
                 return next.serve(req);
             }
             req.memo = Some(crate::server::memo::MemoTerms::until_data_changes("role"));
-            let reply = req.reply_skeleton();
+            let mut reply = req.reply_skeleton();
+            for last in 1..=self.1 {
+                let address = hickory_proto::rr::rdata::A::new(192, 0, 2, last);
+                reply.add_answer(hickory_proto::rr::Record::from_rdata(
+                    req.qname().clone(),
+                    30,
+                    hickory_proto::rr::RData::A(address),
+                ));
+            }
             let status = req.write(reply, "role");
             Flow::done(req, status)
         }
@@ -318,12 +336,15 @@ mod tests {
     }
 
     fn remembers(roles: &[MemoRole], proto: Proto) -> bool {
-        let chain = Chain::new(
-            roles
-                .iter()
-                .map(|role| Arc::new(Role(*role)) as Arc<dyn Plugin>)
-                .collect(),
-        );
+        let plugins = roles
+            .iter()
+            .map(|role| Arc::new(Role(*role, 1)) as Arc<dyn Plugin>)
+            .collect();
+        remembers_chain(plugins, proto)
+    }
+
+    fn remembers_chain(plugins: Vec<Arc<dyn Plugin>>, proto: Proto) -> bool {
+        let chain = Chain::new(plugins);
         let Flow::Done(exchange) = chain.serve(request(proto)) else {
             panic!("answered inline");
         };
@@ -341,5 +362,18 @@ mod tests {
             "e.g. cache first"
         );
         assert!(!remembers(&[Transparent, Opaque, Source], Proto::Udp));
+    }
+
+    #[test]
+    fn behind_loadbalance_only_a_reply_with_nothing_to_shuffle_is_remembered() {
+        let behind = |addresses: u8| {
+            let plugins: Vec<Arc<dyn Plugin>> = vec![
+                Arc::new(loadbalance::LoadBalance),
+                Arc::new(Role(MemoRole::Source, addresses)),
+            ];
+            remembers_chain(plugins, Proto::Udp)
+        };
+        assert!(behind(1), "one address: the same reply every time");
+        assert!(!behind(2), "two addresses: shuffled on every reply");
     }
 }

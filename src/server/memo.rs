@@ -11,10 +11,11 @@
 //! When a reply may be remembered is decided by the chain (see
 //! [`crate::plugin::MemoRole`]): only a reply the `kubernetes` plugin wrote
 //! from its index, behind plugins that pass the reply on untouched
-//! (`errors`) or only observe it (`prometheus`, whose observation is
-//! replayed on every hit). Anything that shuffles, ages TTLs, or depends on
-//! the client (`loadbalance`, `cache`, `autopath`, `log`, …) in front of it
-//! turns remembering off for that zone.
+//! (`errors`, and `loadbalance` when the reply has nothing to shuffle) or
+//! only observe it (`prometheus`, whose observation is replayed on every
+//! hit). Anything that depends on the client or must see every query
+//! (`autopath`, `log`, …) in front of it turns remembering off for that
+//! zone.
 //!
 //! A `cache` hit is remembered too when `cache` is the first such plugin:
 //! the entry then lives only as long as the cached item would be served

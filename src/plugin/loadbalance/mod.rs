@@ -8,7 +8,7 @@ use hickory_proto::rr::{Record, RecordType};
 use rand::seq::SliceRandom;
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::{Flow, Next, Plugin};
+use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin};
 use crate::server::request::Request;
 
 pub struct LoadBalance;
@@ -37,6 +37,24 @@ impl Plugin for LoadBalance {
         "loadbalance"
     }
 
+    /// Its only effect is the shuffle: a reply with nothing to shuffle is
+    /// the same every time and may be remembered.
+    fn memo_role(&self) -> MemoRole {
+        MemoRole::Transparent
+    }
+
+    fn memo_allows(&self, exchange: &Exchange) -> bool {
+        exchange.req.reply.as_ref().is_none_or(|reply| {
+            [
+                &reply.msg.answers,
+                &reply.msg.authorities,
+                &reply.msg.additionals,
+            ]
+            .iter()
+            .all(|section| !shuffles(section))
+        })
+    }
+
     fn serve(&self, req: Request, next: Next) -> Flow {
         next.serve(req).map(|mut exchange| {
             let qtype = exchange.req.qtype();
@@ -55,6 +73,18 @@ impl Plugin for LoadBalance {
             exchange
         })
     }
+}
+
+/// Whether `round_robin` could reorder the records differently each time:
+/// more than one address record, or more than one MX.
+fn shuffles(records: &[Record]) -> bool {
+    let count = |wanted: &[RecordType]| {
+        records
+            .iter()
+            .filter(|r| wanted.contains(&r.record_type()))
+            .count()
+    };
+    count(&[RecordType::A, RecordType::AAAA]) > 1 || count(&[RecordType::MX]) > 1
 }
 
 /// `CNAMEs ++ others ++ shuffled A/AAAA ++ shuffled MX`.

@@ -54,9 +54,11 @@ fn generation() -> u64 {
 /// OPT record is well under it).
 const MAX_QUERY: usize = 512;
 
-/// Entries per memo; a full memo is emptied, so a flood of distinct names
+/// Entries per memo, and the bytes their keys and replies may take; a full
+/// memo is emptied, so a flood of distinct names (or of large answers)
 /// costs bounded memory and the hot names come back at once.
 const MAX_ENTRIES: usize = 4096;
+const MAX_BYTES: usize = 1 << 20;
 
 /// On what terms a written reply may be remembered; set by the plugin that
 /// wrote it.
@@ -140,6 +142,8 @@ pub struct Memo {
     routes_id: u64,
     generation: u64,
     entries: HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>,
+    /// Key and reply bytes held, against [`MAX_BYTES`].
+    bytes: usize,
 }
 
 impl Default for Memo {
@@ -148,6 +152,7 @@ impl Default for Memo {
             routes_id: u64::MAX,
             generation: 0,
             entries: HashMap::default(),
+            bytes: 0,
         }
     }
 }
@@ -164,7 +169,7 @@ impl Memo {
         let entry = self.entries.get(key)?;
         let start = (!entry.replays.is_empty()).then(Instant::now);
         let Some(reply) = entry.reply(&packet[..2], || start.unwrap_or_else(Instant::now)) else {
-            self.entries.remove(key);
+            self.forget(key);
             return None;
         };
         if let Some(start) = start {
@@ -206,9 +211,13 @@ impl Memo {
         if self.generation != generation_seen {
             return;
         }
-        if self.entries.len() >= MAX_ENTRIES {
+        let size = packet.len() + reply.len();
+        if self.entries.len() >= MAX_ENTRIES || self.bytes + size > MAX_BYTES {
             self.entries.clear();
+            self.bytes = 0;
         }
+        self.forget(&packet[2..]);
+        self.bytes += size;
         self.entries.insert(
             packet[2..].into(),
             Entry {
@@ -219,6 +228,12 @@ impl Memo {
                 ttl_offsets: ttl_offsets.into(),
             },
         );
+    }
+
+    fn forget(&mut self, key: &[u8]) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.bytes = self.bytes.saturating_sub(key.len() + 2 + entry.reply.len());
+        }
     }
 
     /// The answer generation to pass to [`Memo::remember`].
@@ -240,6 +255,7 @@ impl Memo {
         let now = generation();
         if self.routes_id != routes.id || self.generation != now {
             self.entries.clear();
+            self.bytes = 0;
             self.routes_id = routes.id;
             self.generation = now;
         }
@@ -344,5 +360,26 @@ mod tests {
         assert_eq!(reply.answers[0].ttl, 20, "30 less 10 whole seconds");
         assert_eq!(at(29.9).unwrap().answers[0].ttl, 1);
         assert!(at(30.0).is_none(), "expired: back to the chain");
+    }
+
+    #[test]
+    fn large_replies_are_bounded_by_bytes_not_only_by_count() {
+        let routes = Routes::new(Default::default(), std::sync::Arc::from("dns://:53"));
+        let mut memo = Memo::default();
+        let reply = vec![0u8; 4000];
+        let mut kept = 0;
+        for n in 0..1000u16 {
+            let mut packet = vec![0u8; 40];
+            packet[12..14].copy_from_slice(&n.to_be_bytes());
+            let terms = MemoTerms::until_data_changes("test");
+            let generation = Memo::generation_now();
+            memo.remember(&routes, generation, &packet, &reply, terms, Vec::new());
+            kept = kept.max(memo.len());
+        }
+        assert!(memo.bytes <= MAX_BYTES, "held {} bytes", memo.bytes);
+        assert!(
+            kept < 1000 && kept > 100,
+            "kept at most {kept} entries of 4 KB"
+        );
     }
 }

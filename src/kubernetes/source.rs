@@ -52,13 +52,15 @@ impl Shared {
     /// Rebuilds and swaps the index now (used by the publisher and by
     /// sources that load everything at once).
     /// Only the kinds that changed are re-indexed; the rest is shared.
+    /// The store lock is held until the new index is stored: a second
+    /// publish must build on this one, which may have patched only the
+    /// changed Services into its predecessor.
     pub fn publish(&self) {
-        let index = {
-            let mut store = self.store.lock().expect("store lock");
-            let changed = store.take_changes();
-            Index::rebuild(&store, &self.index.load(), changed)
-        };
+        let mut store = self.store.lock().expect("store lock");
+        let changed = store.take_changes();
+        let index = Index::rebuild(&store, &self.index.load(), changed);
         self.index.store(Arc::new(index));
+        drop(store);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         crate::server::memo::invalidate();

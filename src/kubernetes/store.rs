@@ -23,6 +23,11 @@ pub struct Table<T> {
     pub synced: bool,
     /// Whether the objects changed since the last `take_changed`.
     changed: bool,
+    /// The keys changed since the last `take_changed`; `None` after a
+    /// relist (everything may have changed).
+    touched: Option<Vec<Key>>,
+    /// `touched` as of the last `take_changed`, for the index build.
+    last_touched: Option<Vec<Key>>,
 }
 
 impl<T> Default for Table<T> {
@@ -31,6 +36,8 @@ impl<T> Default for Table<T> {
             objects: HashMap::new(),
             synced: false,
             changed: false,
+            touched: Some(Vec::new()),
+            last_touched: None,
         }
     }
 }
@@ -39,9 +46,18 @@ impl<T: PartialEq> Table<T> {
     /// Adds or replaces (None removes, for objects that reduce to nothing).
     /// Returns whether the DNS-visible data changed.
     pub fn apply(&mut self, key: Key, value: Option<T>) -> bool {
-        let changed = self.apply_quietly(key, value);
-        self.changed |= changed;
+        let changed = self.apply_quietly(key.clone(), value);
+        self.mark(changed, key);
         changed
+    }
+
+    fn mark(&mut self, changed: bool, key: Key) {
+        if changed {
+            self.changed = true;
+            if let Some(touched) = &mut self.touched {
+                touched.push(key);
+            }
+        }
     }
 
     fn apply_quietly(&mut self, key: Key, value: Option<T>) -> bool {
@@ -59,7 +75,7 @@ impl<T: PartialEq> Table<T> {
 
     pub fn delete(&mut self, key: &str) -> bool {
         let changed = self.objects.remove(key).is_some();
-        self.changed |= changed;
+        self.mark(changed, key.to_string());
         changed
     }
 
@@ -74,12 +90,24 @@ impl<T: PartialEq> Table<T> {
         self.objects = fresh;
         self.synced = true;
         self.changed |= changed;
+        self.touched = None;
         changed
     }
 
     /// Whether anything changed since the last call; clears the mark.
     pub fn take_changed(&mut self) -> bool {
+        self.last_touched = self.touched.replace(Vec::new());
         std::mem::take(&mut self.changed)
+    }
+
+    /// The keys that changed before the last `take_changed`, or `None` when
+    /// a relist may have changed anything.
+    pub fn last_touched(&self) -> Option<&[Key]> {
+        self.last_touched.as_deref()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Arc<T>> {
+        self.objects.get(key)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Arc<T>> {
@@ -144,6 +172,7 @@ impl Store {
             slices: self.slices.take_changed(),
             pods: self.pods.take_changed(),
             namespaces: self.namespaces.take_changed(),
+            incremental: true,
         }
     }
 }

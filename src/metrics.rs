@@ -234,9 +234,9 @@ impl Replay {
 }
 
 /// A query's observation without what changes per query (transport,
-/// family, size, duration).
-pub struct QueryReplay {
-    pub zone: Arc<ZoneMetrics>,
+/// family, size, duration): the same for every identical query.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
     pub qtype: RecordType,
     pub do_bit: bool,
     pub response_size: usize,
@@ -244,19 +244,16 @@ pub struct QueryReplay {
     pub plugin: &'static str,
 }
 
+/// An outcome and the zone metrics it is recorded in.
+pub struct QueryReplay {
+    pub zone: Arc<ZoneMetrics>,
+    pub outcome: Outcome,
+}
+
 impl QueryReplay {
     pub fn observe(&self, proto: Proto, ipv6: bool, request_size: usize, seconds: f64) {
-        self.zone.observe(&Observation {
-            proto,
-            ipv6,
-            qtype: self.qtype,
-            do_bit: self.do_bit,
-            request_size,
-            response_size: self.response_size,
-            rcode: self.rcode,
-            plugin: self.plugin,
-            seconds,
-        });
+        self.zone
+            .observe_outcome(&self.outcome, proto, ipv6, request_size, seconds);
     }
 }
 
@@ -283,6 +280,28 @@ impl ZoneMetrics {
     }
 
     /// Records one query.
+    /// Records `outcome` with what changes per query.
+    pub fn observe_outcome(
+        &self,
+        outcome: &Outcome,
+        proto: Proto,
+        ipv6: bool,
+        request_size: usize,
+        seconds: f64,
+    ) {
+        self.observe(&Observation {
+            proto,
+            ipv6,
+            qtype: outcome.qtype,
+            do_bit: outcome.do_bit,
+            request_size,
+            response_size: outcome.response_size,
+            rcode: outcome.rcode,
+            plugin: outcome.plugin,
+            seconds,
+        });
+    }
+
     pub fn observe(&self, o: &Observation<'_>) {
         let metrics = global();
         let [server, zone] = &self.labels;

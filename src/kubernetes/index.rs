@@ -68,7 +68,7 @@ impl Index {
         let touched = store
             .services
             .last_touched()
-            .filter(|keys| changed.incremental && keys.len() <= PATCH_LIMIT);
+            .filter(|_| changed.incremental);
         let (services, cluster_ips) = if let (true, Some(keys)) = (changed.services, touched) {
             let (by_name, by_ip) = services_patched(store, previous, keys);
             (Arc::new(by_name), Arc::new(by_ip))
@@ -119,13 +119,10 @@ impl Index {
 
 type ServicesByIp = Map<IpAddr, Vec<Arc<Service>>>;
 
-/// Up to this many changed Services are patched into a copy of the
-/// previous maps; more (or a relist) rebuild them. Why: at 5k Services a
-/// rebuild took 1.4–3 ms per write, which every Service write waited for.
-const PATCH_LIMIT: usize = 64;
-
 /// The previous Service maps with the `touched` keys (`namespace/name`)
-/// replaced by what the store holds now.
+/// replaced by what the store holds now. The store tracks up to
+/// `TRACKED_KEYS` of them; more (or a relist) rebuild the maps. Why: at 5k
+/// Services a rebuild took 1.4–3 ms, which every Service write waited for.
 fn services_patched(
     store: &Store,
     previous: &Index,

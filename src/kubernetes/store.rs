@@ -15,6 +15,9 @@ use super::model::{Namespace, Pod, Service, Slice};
 /// `namespace/name` (or the uid) of an object.
 pub type Key = String;
 
+/// How many changed keys a table tracks between index builds.
+pub const TRACKED_KEYS: usize = 64;
+
 /// The objects of one kind.
 #[derive(Debug)]
 pub struct Table<T> {
@@ -24,7 +27,8 @@ pub struct Table<T> {
     /// Whether the objects changed since the last `take_changed`.
     changed: bool,
     /// The keys changed since the last `take_changed`; `None` after a
-    /// relist (everything may have changed).
+    /// relist, or once more than [`TRACKED_KEYS`] changed (the index then
+    /// rebuilds the kind instead of patching it).
     touched: Option<Vec<Key>>,
     /// `touched` as of the last `take_changed`, for the index build.
     last_touched: Option<Vec<Key>>,
@@ -46,36 +50,44 @@ impl<T: PartialEq> Table<T> {
     /// Adds or replaces (None removes, for objects that reduce to nothing).
     /// Returns whether the DNS-visible data changed.
     pub fn apply(&mut self, key: Key, value: Option<T>) -> bool {
-        let changed = self.apply_quietly(key.clone(), value);
-        self.mark(changed, key);
-        changed
-    }
-
-    fn mark(&mut self, changed: bool, key: Key) {
-        if changed {
-            self.changed = true;
-            if let Some(touched) = &mut self.touched {
-                touched.push(key);
-            }
-        }
-    }
-
-    fn apply_quietly(&mut self, key: Key, value: Option<T>) -> bool {
-        match value {
+        let changed = match value {
             Some(value) => match self.objects.get(&key) {
                 Some(old) if **old == value => false,
                 _ => {
+                    self.mark(&key);
                     self.objects.insert(key, Arc::new(value));
                     true
                 }
             },
-            None => self.objects.remove(&key).is_some(),
+            None => {
+                let removed = self.objects.remove(&key).is_some();
+                if removed {
+                    self.mark(&key);
+                }
+                removed
+            }
+        };
+        self.changed |= changed;
+        changed
+    }
+
+    /// Tracks a changed key, up to [`TRACKED_KEYS`].
+    fn mark(&mut self, key: &str) {
+        if let Some(touched) = &mut self.touched {
+            if touched.len() < TRACKED_KEYS {
+                touched.push(key.to_string());
+            } else {
+                self.touched = None;
+            }
         }
     }
 
     pub fn delete(&mut self, key: &str) -> bool {
         let changed = self.objects.remove(key).is_some();
-        self.mark(changed, key.to_string());
+        if changed {
+            self.mark(key);
+        }
+        self.changed |= changed;
         changed
     }
 

@@ -35,9 +35,7 @@ static NEXT_ROUTES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 
 impl Routes {
     pub fn new(zones: HashMap<String, Route>, server: Arc<str>) -> Self {
-        let any_class = zones
-            .values()
-            .any(|r| r.chain.plugins().iter().any(|p| p.name() == "forward"));
+        let any_class = zones.values().any(|r| r.chain.forwards());
         let dropped = ZoneMetrics::new(&server, "dropped", Arc::from([""]));
         let mut zones = zones;
         let root = zones.remove(".");

@@ -65,7 +65,14 @@ struct Item {
 impl Item {
     /// Seconds left; negative once expired.
     fn ttl(&self, now: Instant) -> i64 {
-        i64::from(self.orig_ttl) - now.duration_since(self.stored).as_secs() as i64
+        self.clock().left(now)
+    }
+
+    fn clock(&self) -> TtlClock {
+        TtlClock {
+            stored: self.stored,
+            ttl: self.orig_ttl,
+        }
     }
 }
 
@@ -505,15 +512,10 @@ fn flatten(reply: &mut Message, ttl: u32) {
     }
 }
 
-/// A reply from a cached item (CoreDNS `toMsg`): the client's question,
-/// AA set, RA and rcode from the item, AD only for DO/AD clients.
 /// A hit stays fresh until the item expires; its TTLs count down with the
 /// item's clock unless `keepttl` keeps them.
 fn memo_terms(item: &Item, keepttl: bool) -> MemoTerms {
-    let clock = TtlClock {
-        stored: item.stored,
-        ttl: item.orig_ttl,
-    };
+    let clock = item.clock();
     MemoTerms {
         source: "cache",
         until: Some(clock.expiry()),
@@ -521,6 +523,8 @@ fn memo_terms(item: &Item, keepttl: bool) -> MemoTerms {
     }
 }
 
+/// A reply from a cached item (CoreDNS `toMsg`): the client's question,
+/// AA set, RA and rcode from the item, AD only for DO/AD clients.
 fn write_item(mut req: Request, item: &Item, ttl: u32) -> Flow {
     let mut reply = req.reply_skeleton();
     reply.metadata.authoritative = true;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::health::{address_argument, parse_http_address};
 use crate::corefile::{CorefileError, Dispenser};
-use crate::metrics::{QueryReplay, Replay, ZoneMetrics};
+use crate::metrics::{Outcome, QueryReplay, Replay, ZoneMetrics};
 use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin};
 use crate::server::names::is_subdomain;
 use crate::server::request::Request;
@@ -92,7 +92,11 @@ impl Plugin for Prometheus {
     }
 
     fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {
-        replay_for(&self.servers, exchange, self.writer_label).map(Replay::Query)
+        let (zone, outcome) = observed(&self.servers, exchange, self.writer_label)?;
+        Some(Replay::Query(QueryReplay {
+            zone: zone.clone(),
+            outcome,
+        }))
     }
 
     fn serve(&self, req: Request, next: Next) -> Flow {
@@ -112,11 +116,12 @@ fn record(
     start: Instant,
     writer_label: &'static str,
 ) {
-    let Some(replay) = replay_for(servers, exchange, writer_label) else {
+    let Some((zone, outcome)) = observed(servers, exchange, writer_label) else {
         return;
     };
     let req = &exchange.req;
-    replay.observe(
+    zone.observe_outcome(
+        &outcome,
         req.proto,
         req.src.is_ipv6(),
         req.size,
@@ -124,12 +129,13 @@ fn record(
     );
 }
 
-/// What this exchange records, less what changes per query.
-fn replay_for(
-    servers: &[ServerMetrics],
+/// The zone metrics this exchange is recorded in, and what it records
+/// less what changes per query.
+fn observed<'a>(
+    servers: &'a [ServerMetrics],
     exchange: &Exchange,
     writer_label: &'static str,
-) -> Option<QueryReplay> {
+) -> Option<(&'a Arc<ZoneMetrics>, Outcome)> {
     let req = &exchange.req;
     let server = servers
         .iter()
@@ -145,8 +151,7 @@ fn replay_for(
         (true, Some(reply)) => reply.msg.metadata.response_code,
         (true, None) => exchange.status.rcode,
     };
-    Some(QueryReplay {
-        zone: zone.clone(),
+    let outcome = Outcome {
         qtype: req.qtype(),
         do_bit: req.do_bit(),
         response_size: written
@@ -154,5 +159,6 @@ fn replay_for(
             .unwrap_or(0),
         rcode,
         plugin: if written.is_some() { writer_label } else { "" },
-    })
+    };
+    Some((zone, outcome))
 }

@@ -336,8 +336,6 @@ async fn tcp_round_trip(
     }
 }
 
-/// CoreDNS's answer to an upstream UDP reply larger than the client's
-/// buffer: the upstream header, TC set, empty sections.
 /// The client's query bytes to relay, with the AD bit as the chain left it
 /// (cache asks upstream for AD on a miss).
 fn relayed(raw: &[u8], authentic_data: bool) -> Vec<u8> {
@@ -351,6 +349,8 @@ fn relayed(raw: &[u8], authentic_data: bool) -> Vec<u8> {
     bytes
 }
 
+/// CoreDNS's answer to an upstream UDP reply larger than the client's
+/// buffer: the upstream header, TC set, empty sections.
 fn overflow_reply(header: &[u8], query: &Message) -> Message {
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
     let flags = u16::from_be_bytes([header[2], header[3]]);

@@ -1,32 +1,48 @@
 //! The immutable query index built from the store and swapped atomically.
+//!
+//! A write to the store reaches the index as a patch: the maps of the
+//! changed kind are cloned shallowly (per namespace, per shard) and only the
+//! changed objects are removed and added, so a write costs microseconds at
+//! 5k Services or 100k endpoints. A relist, or more than `TRACKED_KEYS`
+//! changes in one batch, rebuilds the kind instead.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::model::{Pod, Service, Slice};
-use super::store::Store;
+use super::model::{Pod, Service, ServiceKind, Slice};
+pub use super::sharded::Map;
+use super::sharded::Sharded;
+use super::store::{Change, Store, Table};
 
-/// Every query hashes a name or an address into these maps; foldhash costs
-/// a fraction of std's SipHash and is still seeded per process.
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
-/// namespace → name → value; nested so lookups by `&str` allocate nothing.
-type ByName<T> = Map<Arc<str>, Map<Arc<str>, T>>;
+/// namespace → name → value; nested so lookups by `&str` allocate nothing,
+/// and each namespace is its own `Arc`, so a patch copies only the
+/// namespaces it changes.
+pub type ByName<T> = Map<Arc<str>, Arc<Map<Arc<str>, T>>>;
+
+/// The objects at one name or address. Shared rather than a `Vec`, so
+/// copying a map for a patch costs a reference count per entry, not an
+/// allocation; a patch replaces the one list it changes.
+pub type List<T> = Arc<[Arc<T>]>;
+
+pub type ServicesByIp = Sharded<IpAddr, List<Service>>;
+pub type SlicesByIp = Sharded<IpAddr, List<Slice>>;
+pub type PodsByIp = Sharded<Arc<str>, List<Pod>>;
 
 #[derive(Debug, Default)]
 pub struct Index {
     /// Services by namespace and name.
     pub services: Arc<ByName<Arc<Service>>>,
     /// Services by each cluster IP.
-    pub cluster_ips: Arc<Map<IpAddr, Vec<Arc<Service>>>>,
+    pub cluster_ips: Arc<ServicesByIp>,
     /// Slices by namespace and `kubernetes.io/service-name` label.
-    pub slices: Arc<ByName<Vec<Arc<Slice>>>>,
+    pub slices: Arc<ByName<List<Slice>>>,
     /// Slices by each ready address.
-    pub endpoint_ips: Arc<Map<IpAddr, Vec<Arc<Slice>>>>,
+    pub endpoint_ips: Arc<SlicesByIp>,
     /// Pods by `status.podIP` text (verified mode).
-    pub pods: Arc<Map<Arc<str>, Vec<Arc<Pod>>>>,
+    pub pods: Arc<PodsByIp>,
     pub namespaces: Arc<Set<Arc<str>>>,
     pub serial: u32,
     pub synced: bool,
@@ -40,7 +56,7 @@ pub struct Changed {
     pub pods: bool,
     pub namespaces: bool,
     /// Whether `previous` is the index of the store before these changes,
-    /// so a few changed Services may be patched into it.
+    /// so the changed objects may be patched into it.
     pub incremental: bool,
 }
 
@@ -60,40 +76,22 @@ impl Index {
         Index::rebuild(store, &Index::default(), Changed::ALL)
     }
 
-    /// A new index that rebuilds only the parts of the kinds that changed
-    /// and shares the rest with `previous`. Why: at 100k Pods and endpoints
-    /// a full rebuild takes tens of milliseconds, and a Service write (or a
-    /// Pod's) should not wait for the endpoints to be re-indexed.
+    /// A new index that patches (or rebuilds) only the parts of the kinds
+    /// that changed and shares the rest with `previous`. Why: a Service or
+    /// endpoint write should not wait for 100k endpoints or Pods to be
+    /// re-indexed; every write delays answers by the time this takes.
     pub fn rebuild(store: &Store, previous: &Index, changed: Changed) -> Index {
-        let touched = store
-            .services
-            .last_touched()
-            .filter(|_| changed.incremental);
-        let (services, cluster_ips) = if let (true, Some(keys)) = (changed.services, touched) {
-            let (by_name, by_ip) = services_patched(store, previous, keys);
-            (Arc::new(by_name), Arc::new(by_ip))
-        } else if changed.services {
-            let (by_name, by_ip) = services_parts(store);
-            (Arc::new(by_name), Arc::new(by_ip))
-        } else {
-            (previous.services.clone(), previous.cluster_ips.clone())
-        };
-        let (slices, endpoint_ips) = if changed.slices {
-            let (by_name, by_ip) = slices_parts(store);
-            (Arc::new(by_name), Arc::new(by_ip))
-        } else {
-            (previous.slices.clone(), previous.endpoint_ips.clone())
-        };
+        let how = |kind_changed: bool| kind_changed.then_some(changed.incremental);
+        let (services, cluster_ips) =
+            remade_part::<Service>(store, previous, how(changed.services));
+        let (slices, endpoint_ips) = remade_part::<Slice>(store, previous, how(changed.slices));
+        let (_, pods) = remade_part::<Pod>(store, previous, how(changed.pods));
         Index {
             services,
             cluster_ips,
             slices,
             endpoint_ips,
-            pods: if changed.pods {
-                Arc::new(pods_part(store))
-            } else {
-                previous.pods.clone()
-            },
+            pods,
             namespaces: if changed.namespaces {
                 Arc::new(store.namespaces.values().map(|n| n.name.clone()).collect())
             } else {
@@ -112,114 +110,227 @@ impl Index {
         self.slices
             .get(namespace)
             .and_then(|n| n.get(name))
-            .map(Vec::as_slice)
+            .map(|slices| &slices[..])
             .unwrap_or(&[])
     }
 }
 
-type ServicesByIp = Map<IpAddr, Vec<Arc<Service>>>;
-
-/// The previous Service maps with the `touched` keys (`namespace/name`)
-/// replaced by what the store holds now. The store tracks up to
-/// `TRACKED_KEYS` of them; more (or a relist) rebuild the maps. Why: at 5k
-/// Services a rebuild took 1.4–3 ms, which every Service write waited for.
-fn services_patched(
-    store: &Store,
-    previous: &Index,
-    touched: &[String],
-) -> (ByName<Arc<Service>>, ServicesByIp) {
-    let mut by_name = (*previous.services).clone();
-    let mut by_ip = (*previous.cluster_ips).clone();
-    for key in touched {
-        let Some((namespace, name)) = key.split_once('/') else {
-            continue;
-        };
-        let old = by_name
-            .get_mut(namespace)
-            .and_then(|names| names.remove(name));
-        if by_name.get(namespace).is_some_and(|names| names.is_empty()) {
-            by_name.remove(namespace);
-        }
-        if let Some(old) = old {
-            remove_cluster_ips(&mut by_ip, &old);
-        }
-        if let Some(service) = store.services.get(key) {
-            add_service(&mut by_name, &mut by_ip, service);
-        }
-    }
-    (by_name, by_ip)
+/// One kind's two maps in the index (by name, by address), and how an
+/// object is added to them or removed from them.
+trait Indexed: Sized + PartialEq {
+    type ByName: Clone + Default;
+    type ByAddress: Clone + Default;
+    fn table(store: &Store) -> &Table<Self>;
+    /// The maps of `index`, shared.
+    fn parts(index: &Index) -> Parts<Self>;
+    fn add(by_name: &mut Self::ByName, by_ip: &mut Self::ByAddress, object: &Arc<Self>);
+    /// Removes `old` (by identity); copies only what it changes.
+    fn remove(by_name: &mut Self::ByName, by_ip: &mut Self::ByAddress, old: &Arc<Self>);
 }
 
-fn remove_cluster_ips(by_ip: &mut ServicesByIp, old: &Arc<Service>) {
-    let super::model::ServiceKind::ClusterIp(ips) = &old.kind else {
+type Parts<T> = (Arc<<T as Indexed>::ByName>, Arc<<T as Indexed>::ByAddress>);
+
+/// One kind's maps for the next index: the previous ones when the kind did
+/// not change (`None`); when it did, a patch of them if the table knows
+/// which keys changed and `previous` is the index of the store before these
+/// changes (`Some(true)`), else a rebuild.
+fn remade_part<T: Indexed>(store: &Store, previous: &Index, changed: Option<bool>) -> Parts<T> {
+    let Some(incremental) = changed else {
+        return T::parts(previous);
+    };
+    let table = T::table(store);
+    match table.last_touched().filter(|_| incremental) {
+        Some(changes) => patched::<T>(T::parts(previous), table, changes),
+        None => built::<T>(table),
+    }
+}
+
+/// Shallow copies of the maps, with each changed key's old object removed
+/// and its current one added.
+fn patched<T: Indexed>(
+    (by_name, by_ip): Parts<T>,
+    table: &Table<T>,
+    changes: &[Change<T>],
+) -> Parts<T> {
+    let (mut by_name, mut by_ip) = ((*by_name).clone(), (*by_ip).clone());
+    for change in changes {
+        if let Some(old) = &change.before {
+            T::remove(&mut by_name, &mut by_ip, old);
+        }
+        if let Some(object) = table.get(&change.key) {
+            T::add(&mut by_name, &mut by_ip, object);
+        }
+    }
+    (Arc::new(by_name), Arc::new(by_ip))
+}
+
+fn built<T: Indexed>(table: &Table<T>) -> Parts<T> {
+    let (mut by_name, mut by_ip) = (T::ByName::default(), T::ByAddress::default());
+    for object in table.values() {
+        T::add(&mut by_name, &mut by_ip, object);
+    }
+    (Arc::new(by_name), Arc::new(by_ip))
+}
+
+/// Removes `old` from the `name` entry of `namespace`, dropping emptied
+/// entries; copies only that namespace's map.
+fn remove_named<T: Clone>(
+    by_name: &mut ByName<T>,
+    namespace: &str,
+    name: &str,
+    remove: impl FnOnce(&mut T) -> bool,
+) {
+    let Some(names) = by_name.get_mut(namespace) else {
         return;
     };
-    for ip in ips {
-        if let Some(services) = by_ip.get_mut(ip) {
-            services.retain(|s| !Arc::ptr_eq(s, old));
-            if services.is_empty() {
-                by_ip.remove(ip);
-            }
-        }
+    let names = Arc::make_mut(names);
+    if let Some(value) = names.get_mut(name)
+        && remove(value)
+    {
+        names.remove(name);
+    }
+    if names.is_empty() {
+        by_name.remove(namespace);
     }
 }
 
-fn add_service(
-    by_name: &mut ByName<Arc<Service>>,
-    by_ip: &mut ServicesByIp,
-    service: &Arc<Service>,
+fn named_entry<'a, T: Clone + Default>(
+    by_name: &'a mut ByName<T>,
+    namespace: &Arc<str>,
+    name: &Arc<str>,
+) -> &'a mut T {
+    let names = by_name.entry(namespace.clone()).or_default();
+    Arc::make_mut(names).entry(name.clone()).or_default()
+}
+
+/// Adds an object to the list at `key`, unless it is there already.
+fn add_at<K: std::hash::Hash + Eq + Clone, T>(
+    by_ip: &mut Sharded<K, List<T>>,
+    key: K,
+    object: &Arc<T>,
 ) {
-    if let super::model::ServiceKind::ClusterIp(ips) = &service.kind {
-        for ip in ips {
-            by_ip.entry(*ip).or_default().push(service.clone());
+    let at = by_ip.entry_or_default(key);
+    if !at.iter().any(|x| Arc::ptr_eq(x, object)) {
+        *at = pushed(at, object);
+    }
+}
+
+/// Removes one object (by identity) from the list at `key`.
+fn remove_at<K: std::hash::Hash + Eq + Clone, T>(
+    by_ip: &mut Sharded<K, List<T>>,
+    key: &K,
+    old: &Arc<T>,
+) {
+    by_ip.update(key, |at| *at = without(at, old), |at| !at.is_empty());
+}
+
+/// `list` and then `item`.
+fn pushed<T>(list: &List<T>, item: &Arc<T>) -> List<T> {
+    list.iter().chain([item]).cloned().collect()
+}
+
+/// `list` without `item` (by identity).
+fn without<T>(list: &List<T>, item: &Arc<T>) -> List<T> {
+    list.iter()
+        .filter(|x| !Arc::ptr_eq(x, item))
+        .cloned()
+        .collect()
+}
+
+fn cluster_ips(service: &Service) -> &[IpAddr] {
+    match &service.kind {
+        ServiceKind::ClusterIp(ips) => ips,
+        _ => &[],
+    }
+}
+
+impl Indexed for Service {
+    type ByName = ByName<Arc<Service>>;
+    type ByAddress = ServicesByIp;
+
+    fn table(store: &Store) -> &Table<Self> {
+        &store.services
+    }
+
+    fn parts(index: &Index) -> Parts<Self> {
+        (index.services.clone(), index.cluster_ips.clone())
+    }
+
+    fn add(by_name: &mut Self::ByName, by_ip: &mut ServicesByIp, service: &Arc<Service>) {
+        for ip in cluster_ips(service) {
+            add_at(by_ip, *ip, service);
+        }
+        let names = by_name.entry(service.namespace.clone()).or_default();
+        Arc::make_mut(names).insert(service.name.clone(), service.clone());
+    }
+
+    fn remove(by_name: &mut Self::ByName, by_ip: &mut ServicesByIp, old: &Arc<Service>) {
+        remove_named(by_name, &old.namespace, &old.name, |at| {
+            Arc::ptr_eq(at, old)
+        });
+        for ip in cluster_ips(old) {
+            remove_at(by_ip, ip, old);
         }
     }
-    let names = by_name.entry(service.namespace.clone()).or_default();
-    names.insert(service.name.clone(), service.clone());
 }
 
-fn services_parts(store: &Store) -> (ByName<Arc<Service>>, ServicesByIp) {
-    let mut by_name: ByName<Arc<Service>> = Map::default();
-    let mut by_ip: ServicesByIp = Map::default();
-    for service in store.services.values() {
-        add_service(&mut by_name, &mut by_ip, service);
+impl Indexed for Slice {
+    type ByName = ByName<List<Slice>>;
+    type ByAddress = SlicesByIp;
+
+    fn table(store: &Store) -> &Table<Self> {
+        &store.slices
     }
-    (by_name, by_ip)
-}
 
-type SlicesByIp = Map<IpAddr, Vec<Arc<Slice>>>;
+    fn parts(index: &Index) -> Parts<Self> {
+        (index.slices.clone(), index.endpoint_ips.clone())
+    }
 
-fn slices_parts(store: &Store) -> (ByName<Vec<Arc<Slice>>>, SlicesByIp) {
-    let mut by_name: ByName<Vec<Arc<Slice>>> = Map::default();
-    let mut by_ip: SlicesByIp = Map::default();
-    for slice in store.slices.values() {
-        let names = by_name.entry(slice.namespace.clone()).or_default();
-        names
-            .entry(slice.service.clone())
-            .or_default()
-            .push(slice.clone());
+    fn add(by_name: &mut Self::ByName, by_ip: &mut SlicesByIp, slice: &Arc<Slice>) {
+        let named = named_entry(by_name, &slice.namespace, &slice.service);
+        *named = pushed(named, slice);
         for address in &slice.addresses {
-            let at = by_ip.entry(address.ip).or_default();
-            if !at.iter().any(|s| Arc::ptr_eq(s, slice)) {
-                at.push(slice.clone());
-            }
+            add_at(by_ip, address.ip, slice);
         }
     }
-    (by_name, by_ip)
+
+    fn remove(by_name: &mut Self::ByName, by_ip: &mut SlicesByIp, old: &Arc<Slice>) {
+        remove_named(by_name, &old.namespace, &old.service, |at| {
+            *at = without(at, old);
+            at.is_empty()
+        });
+        for address in &old.addresses {
+            remove_at(by_ip, &address.ip, old);
+        }
+    }
 }
 
-fn pods_part(store: &Store) -> Map<Arc<str>, Vec<Arc<Pod>>> {
-    let mut by_ip: Map<Arc<str>, Vec<Arc<Pod>>> = Map::default();
-    for pod in store.pods.values() {
-        by_ip.entry(pod.ip.clone()).or_default().push(pod.clone());
+/// Pods are found by address only; `()` stands for the by-name map.
+impl Indexed for Pod {
+    type ByName = ();
+    type ByAddress = PodsByIp;
+
+    fn table(store: &Store) -> &Table<Self> {
+        &store.pods
     }
-    by_ip
+
+    fn parts(index: &Index) -> Parts<Self> {
+        (Arc::new(()), index.pods.clone())
+    }
+
+    fn add(_: &mut (), by_ip: &mut PodsByIp, pod: &Arc<Pod>) {
+        add_at(by_ip, pod.ip.clone(), pod);
+    }
+
+    fn remove(_: &mut (), by_ip: &mut PodsByIp, old: &Arc<Pod>) {
+        remove_at(by_ip, &old.ip, old);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kubernetes::model::{Address, ServiceKind};
+    use crate::kubernetes::model::Address;
 
     fn service(name: &str, ip: [u8; 4]) -> Service {
         Service {
@@ -364,9 +475,139 @@ mod tests {
             "an emptied namespace goes"
         );
         assert_eq!(
-            index.cluster_ips[&IpAddr::from([10, 0, 0, 2])].len(),
-            1,
+            index
+                .cluster_ips
+                .get(&IpAddr::from([10, 0, 0, 2]))
+                .map(|at| at.len()),
+            Some(1),
             "a moved to b's old address, b is gone"
         );
+    }
+
+    /// Slices and Pods as comparable text: each service's slice addresses,
+    /// each address's service names, each Pod address's names; sorted.
+    fn endpoint_view(index: &Index) -> Vec<String> {
+        let mut view: Vec<String> = index
+            .slices
+            .iter()
+            .flat_map(|(ns, names)| {
+                names.iter().map(move |(name, slices)| {
+                    let mut ips: Vec<String> = slices
+                        .iter()
+                        .flat_map(|s| s.addresses.iter().map(|a| a.text.to_string()))
+                        .collect();
+                    ips.sort();
+                    format!("slices {ns}/{name}={ips:?}")
+                })
+            })
+            .collect();
+        for (ip, slices) in index.endpoint_ips.iter() {
+            let mut owners: Vec<&str> = slices.iter().map(|s| &*s.service).collect();
+            owners.sort();
+            view.push(format!("endpoint {ip}={owners:?}"));
+        }
+        for (ip, pods) in index.pods.iter() {
+            let mut names: Vec<&str> = pods.iter().map(|p| &*p.name).collect();
+            names.sort();
+            view.push(format!("pod {ip}={names:?}"));
+        }
+        view.sort();
+        view
+    }
+
+    fn pod(name: &str, ip: &str) -> Pod {
+        Pod {
+            namespace: "ns".into(),
+            name: name.into(),
+            ip: ip.into(),
+        }
+    }
+
+    #[test]
+    fn changed_slices_and_pods_are_patched_into_the_same_maps_a_rebuild_makes() {
+        let mut store = Store::new(true, true);
+        store
+            .slices
+            .apply("ns/a-1".into(), Some(slice("a", [10, 1, 0, 1])));
+        store
+            .slices
+            .apply("ns/a-2".into(), Some(slice("a", [10, 1, 0, 2])));
+        store
+            .slices
+            .apply("ns/b-1".into(), Some(slice("b", [10, 1, 0, 1])));
+        store.pods.apply("ns/p".into(), Some(pod("p", "10.2.0.1")));
+        store.pods.apply("ns/q".into(), Some(pod("q", "10.2.0.1")));
+        store.take_changes();
+        let mut index = store.index();
+        type Step = Box<dyn Fn(&mut Store)>;
+        let steps: Vec<Step> = vec![
+            Box::new(|s| {
+                s.slices
+                    .apply("ns/a-1".into(), Some(slice("a", [10, 1, 0, 3])));
+            }),
+            Box::new(|s| {
+                s.slices.delete("ns/b-1");
+                s.pods.delete("ns/p");
+            }),
+            Box::new(|s| {
+                // Changed twice in one batch: the index held the first value.
+                s.slices
+                    .apply("ns/c-1".into(), Some(slice("c", [10, 1, 0, 9])));
+                s.slices
+                    .apply("ns/c-1".into(), Some(slice("c", [10, 1, 0, 8])));
+                s.pods.apply("ns/q".into(), Some(pod("q", "10.2.0.2")));
+                s.pods.apply("ns/r".into(), Some(pod("r", "10.2.0.2")));
+            }),
+            Box::new(|s| {
+                s.slices.delete("ns/a-1");
+                s.slices.delete("ns/a-2");
+            }),
+        ];
+        for step in steps {
+            step(&mut store);
+            let changed = store.take_changes();
+            let patched = Index::rebuild(&store, &index, changed);
+            assert_eq!(endpoint_view(&patched), endpoint_view(&store.index()));
+            index = patched;
+        }
+        assert!(index.service_slices("ns", "a").is_empty());
+        assert!(index.slices.get("ns").is_some_and(|n| n.contains_key("c")));
+        assert!(
+            !index
+                .endpoint_ips
+                .contains_key(&IpAddr::from([10, 1, 0, 9]))
+        );
+        assert_eq!(index.pods.get("10.2.0.2").map(|at| at.len()), Some(2));
+        assert!(index.pods.get("10.2.0.1").is_none());
+    }
+
+    #[test]
+    fn a_patch_copies_only_the_namespace_it_writes_to() {
+        let mut store = Store::new(true, true);
+        store
+            .services
+            .apply("ns/a".into(), Some(service("a", [10, 0, 0, 1])));
+        let other = Service {
+            namespace: "other".into(),
+            ..service("x", [10, 0, 0, 9])
+        };
+        store.services.apply("other/x".into(), Some(other));
+        store.take_changes();
+        let first = store.index();
+        store
+            .services
+            .apply("ns/b".into(), Some(service("b", [10, 0, 0, 2])));
+        let changed = store.take_changes();
+        let second = Index::rebuild(&store, &first, changed);
+        assert!(Arc::ptr_eq(
+            &first.services["other"],
+            &second.services["other"]
+        ));
+        assert!(!Arc::ptr_eq(&first.services["ns"], &second.services["ns"]));
+        assert!(
+            first.service("ns", "b").is_none(),
+            "the old index is intact"
+        );
+        assert!(second.service("ns", "b").is_some());
     }
 }

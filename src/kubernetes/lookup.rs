@@ -387,7 +387,12 @@ fn ns_entries(s: &Settings, ix: &Index, zone: &str) -> Vec<Entry> {
     let mut entries = Vec::new();
     let mut found_endpoint = false;
     for local in &s.local_ips {
-        for slice in ix.endpoint_ips.get(local).into_iter().flatten() {
+        for slice in ix
+            .endpoint_ips
+            .get(local)
+            .into_iter()
+            .flat_map(|at| at.iter())
+        {
             found_endpoint = true;
             let Some(service) = ix.service(&slice.namespace, &slice.service) else {
                 continue;
@@ -649,7 +654,7 @@ fn ptr_targets(s: &Settings, ix: &Index, ip: IpAddr) -> Vec<String> {
         .cluster_ips
         .get(&ip)
         .into_iter()
-        .flatten()
+        .flat_map(|at| at.iter())
         .find(|svc| allowed(&svc.namespace))
     {
         return vec![format!(
@@ -662,7 +667,7 @@ fn ptr_targets(s: &Settings, ix: &Index, ip: IpAddr) -> Vec<String> {
         .endpoint_ips
         .get(&ip)
         .into_iter()
-        .flatten()
+        .flat_map(|at| at.iter())
         .filter(|slice| allowed(&slice.namespace))
     {
         for address in slice.addresses.iter().filter(|a| a.ip == ip) {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod reduce;
+pub mod sharded;
 pub mod snapshot;
 pub mod source;
 pub mod store;

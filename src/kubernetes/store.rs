@@ -29,9 +29,18 @@ pub struct Table<T> {
     /// The keys changed since the last `take_changed`; `None` after a
     /// relist, or once more than [`TRACKED_KEYS`] changed (the index then
     /// rebuilds the kind instead of patching it).
-    touched: Option<Vec<Key>>,
+    touched: Option<Vec<Change<T>>>,
     /// `touched` as of the last `take_changed`, for the index build.
-    last_touched: Option<Vec<Key>>,
+    last_touched: Option<Vec<Change<T>>>,
+}
+
+/// A key changed since the last index build, with the object the index
+/// holds for it (`None` if it held none): the patch removes that one and
+/// adds what the table holds now.
+#[derive(Debug)]
+pub struct Change<T> {
+    pub key: Key,
+    pub before: Option<Arc<T>>,
 }
 
 impl<T> Default for Table<T> {
@@ -54,28 +63,26 @@ impl<T: PartialEq> Table<T> {
             Some(value) => match self.objects.get(&key) {
                 Some(old) if **old == value => false,
                 _ => {
-                    self.mark(&key);
-                    self.objects.insert(key, Arc::new(value));
+                    let before = self.objects.insert(key.clone(), Arc::new(value));
+                    self.mark(key, before);
                     true
                 }
             },
-            None => {
-                let removed = self.objects.remove(&key).is_some();
-                if removed {
-                    self.mark(&key);
-                }
-                removed
-            }
+            None => self.delete(&key),
         };
         self.changed |= changed;
         changed
     }
 
-    /// Tracks a changed key, up to [`TRACKED_KEYS`].
-    fn mark(&mut self, key: &str) {
+    /// Tracks a changed key, up to [`TRACKED_KEYS`]. Only its first change
+    /// since the last build counts: `before` is what the index holds.
+    fn mark(&mut self, key: Key, before: Option<Arc<T>>) {
         if let Some(touched) = &mut self.touched {
+            if touched.iter().any(|change| change.key == key) {
+                return;
+            }
             if touched.len() < TRACKED_KEYS {
-                touched.push(key.to_string());
+                touched.push(Change { key, before });
             } else {
                 self.touched = None;
             }
@@ -83,9 +90,10 @@ impl<T: PartialEq> Table<T> {
     }
 
     pub fn delete(&mut self, key: &str) -> bool {
-        let changed = self.objects.remove(key).is_some();
+        let before = self.objects.remove(key);
+        let changed = before.is_some();
         if changed {
-            self.mark(key);
+            self.mark(key.to_string(), before);
         }
         self.changed |= changed;
         changed
@@ -114,7 +122,7 @@ impl<T: PartialEq> Table<T> {
 
     /// The keys that changed before the last `take_changed`, or `None` when
     /// a relist may have changed anything.
-    pub fn last_touched(&self) -> Option<&[Key]> {
+    pub fn last_touched(&self) -> Option<&[Change<T>]> {
         self.last_touched.as_deref()
     }
 

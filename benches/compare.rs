@@ -1,9 +1,11 @@
 //! Side-by-side benchmark: clusterdns, CoreDNS 1.14.7 and knotd on the same
-//! records, one after another in the same run (only ratios count on a
-//! shared 2-core machine). Each server is pinned to CPU 0 and dnsperf to
-//! CPU 1; no `log` plugin. For each mix it reports saturation QPS, p50/p99
-//! latency at half of clusterdns's saturation rate, server CPU time per
-//! query at a fixed offered load (from /proc/PID/stat), and RSS.
+//! records in the same run (only ratios count on a shared 2-core machine).
+//! The servers of a mix run at once on their own ports and take turns
+//! under load, three rounds each, medians reported. Each server is pinned
+//! to CPU 0 and dnsperf to CPU 1; no `log` plugin. For each mix it reports
+//! saturation QPS, p50/p99 latency at half of clusterdns's saturation rate,
+//! server CPU time per query at a fixed offered load (from /proc/PID/stat),
+//! and RSS.
 //!
 //! Mixes: (a) cluster names: A/AAAA/SRV/PTR plus NXDOMAIN search-path misses;
 //! (b) forwarded names served from cache; (c) uncached forwarded names to a
@@ -23,13 +25,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    CLUSTER_QUERIES, Server, cpu_seconds, dnsperf, percentile, rss_mib, start_clusterdns,
-    start_coredns, start_knotd,
+    CLUSTER_QUERIES, Server, cpu_busy_seconds, cpu_seconds, dnsperf, percentile, rss_mib,
+    start_clusterdns, start_coredns, start_knotd,
 };
 use support::peers::cluster;
 
 const SATURATION_SECONDS: u32 = 6;
-const FIXED_SECONDS: u32 = 8;
+const FIXED_SECONDS: u32 = 6;
 const FIXED_QPS: u32 = 20_000;
 
 #[derive(Default, Clone)]
@@ -39,27 +41,88 @@ struct Result {
     p99_ms: f64,
     cpu_us_per_query: f64,
     rss_mib: f64,
+    /// Share of CPU 0 that went to anything but the server during the
+    /// latency run (the apiserver, etcd, interrupts): a tail-latency
+    /// suspect on a shared 2-core machine.
+    others_on_cpu0: f64,
 }
 
-/// Saturation, then CPU per query at `FIXED_QPS`, then latency at `latency_qps`.
-fn measure(server: &Server, queries: &Path, latency_qps: Option<u32>) -> Result {
-    // Warm up (fills caches, pools).
-    dnsperf(server.port, queries, 2, Some(5_000), false);
-    let saturation = dnsperf(server.port, queries, SATURATION_SECONDS, None, false);
-    let before = cpu_seconds(server.child.id());
-    let fixed = dnsperf(server.port, queries, FIXED_SECONDS, Some(FIXED_QPS), false);
-    let cpu = cpu_seconds(server.child.id()) - before;
+/// How long each latency run lasts.
+const LATENCY_SECONDS: u32 = 3;
+/// CPU per query and latency are measured this many times per server, the
+/// servers taking turns, and the median is reported: the machine's noise
+/// drifts over seconds, and taking turns spreads it over all servers.
+const ROUNDS: usize = 3;
+
+/// One server's figures from one round.
+struct Sample {
+    cpu_us_per_query: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    others_on_cpu0: f64,
+}
+
+/// Measures the servers of one mix, all running at once on their own
+/// ports: warm-up and saturation QPS per server, then [`ROUNDS`] rounds in
+/// which each server in turn gets `FIXED_QPS` (CPU per query) and then the
+/// latency rate (half of the first server's saturation QPS, or
+/// `latency_qps`). Medians over the rounds are reported.
+fn measure_mix(servers: &[Server], queries: &Path, latency_qps: Option<u32>) -> Vec<Result> {
+    let saturation: Vec<f64> = servers
+        .iter()
+        .map(|server| {
+            // Warm up (fills caches, pools).
+            dnsperf(server.port, queries, 2, Some(5_000), false);
+            dnsperf(server.port, queries, SATURATION_SECONDS, None, false).qps
+        })
+        .collect();
     let rate = latency_qps
-        .unwrap_or((saturation.qps / 2.0) as u32)
+        .unwrap_or((saturation[0] / 2.0) as u32)
         .max(1000);
-    let latency = dnsperf(server.port, queries, 4, Some(rate), true);
-    Result {
-        qps: saturation.qps,
+    let mut samples: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..ROUNDS {
+        for (server, samples) in servers.iter().zip(&mut samples) {
+            samples.push(sample(server, queries, rate));
+        }
+    }
+    servers
+        .iter()
+        .zip(saturation)
+        .zip(samples)
+        .map(|((server, qps), samples)| {
+            let median = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+            Result {
+                qps,
+                p50_ms: median(|s| s.p50_ms),
+                p99_ms: median(|s| s.p99_ms),
+                cpu_us_per_query: median(|s| s.cpu_us_per_query),
+                rss_mib: rss_mib(server.child.id()),
+                others_on_cpu0: median(|s| s.others_on_cpu0),
+            }
+        })
+        .collect()
+}
+
+/// CPU per query at `FIXED_QPS`, then latency at `rate`.
+fn sample(server: &Server, queries: &Path, rate: u32) -> Sample {
+    let pid = server.child.id();
+    let before = cpu_seconds(pid);
+    let fixed = dnsperf(server.port, queries, FIXED_SECONDS, Some(FIXED_QPS), false);
+    let cpu = cpu_seconds(pid) - before;
+    let (busy, own) = (cpu_busy_seconds(0), cpu_seconds(pid));
+    let latency = dnsperf(server.port, queries, LATENCY_SECONDS, Some(rate), true);
+    let others = (cpu_busy_seconds(0) - busy) - (cpu_seconds(pid) - own);
+    Sample {
+        cpu_us_per_query: cpu / fixed.completed.max(1.0) * 1e6,
         p50_ms: percentile(&latency.latencies, 0.5) * 1000.0,
         p99_ms: percentile(&latency.latencies, 0.99) * 1000.0,
-        cpu_us_per_query: cpu / fixed.completed.max(1.0) * 1e6,
-        rss_mib: rss_mib(server.child.id()),
+        others_on_cpu0: (others / f64::from(LATENCY_SECONDS)).max(0.0),
     }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn write_queries(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
@@ -129,20 +192,18 @@ fn main() {
     let mut table: Vec<(String, Vec<(&'static str, Result)>)> = Vec::new();
 
     // (a) cluster names.
-    let mut rows = Vec::new();
-    let ours = start_clusterdns(dir, &k8s(""));
+    let servers = [
+        start_clusterdns(dir, &k8s("")),
+        start_coredns(dir, &k8s("")),
+        start_knotd(dir, &[("cluster.local.", cluster_zone.clone())]),
+    ];
     std::thread::sleep(Duration::from_secs(2));
-    let ours_result = measure(&ours, &cluster_file, None);
-    let latency_rate = Some((ours_result.qps / 2.0) as u32);
-    rows.push((ours.name, ours_result));
-    drop(ours);
-    let coredns = start_coredns(dir, &k8s(""));
-    rows.push((coredns.name, measure(&coredns, &cluster_file, latency_rate)));
-    drop(coredns);
-    let knot = start_knotd(dir, &[("cluster.local.", cluster_zone.clone())]);
-    rows.push((knot.name, measure(&knot, &cluster_file, latency_rate)));
-    drop(knot);
-    table.push(("(a) cluster names".into(), rows));
+    let results = measure_mix(&servers, &cluster_file, None);
+    table.push((
+        "(a) cluster names".into(),
+        servers.iter().map(|s| s.name).zip(results).collect(),
+    ));
+    drop(servers);
 
     // (b) forwarded names from cache, (c) uncached forwards, both to knotd.
     let upstream = start_knotd(dir, &[("example.org.", upstream_zone)]);
@@ -174,17 +235,16 @@ fn main() {
             &uncached_file,
         ),
     ] {
-        let mut rows = Vec::new();
-        let ours = start_clusterdns(dir, &k8s(&extra));
+        let servers = [
+            start_clusterdns(dir, &k8s(&extra)),
+            start_coredns(dir, &k8s(&extra)),
+        ];
         std::thread::sleep(Duration::from_secs(2));
-        let ours_result = measure(&ours, file, None);
-        let rate = Some((ours_result.qps / 2.0) as u32);
-        rows.push((ours.name, ours_result));
-        drop(ours);
-        let coredns = start_coredns(dir, &k8s(&extra));
-        rows.push((coredns.name, measure(&coredns, file, rate)));
-        drop(coredns);
-        table.push((label.into(), rows));
+        let results = measure_mix(&servers, file, None);
+        table.push((
+            label.into(),
+            servers.iter().map(|s| s.name).zip(results).collect(),
+        ));
     }
     drop(upstream);
 
@@ -221,19 +281,24 @@ fn render(table: &[(String, Vec<(&'static str, Result)>)]) -> String {
     let mut out = String::new();
     writeln!(out, "# clusterdns benchmark\n").unwrap();
     writeln!(out, "Server pinned to CPU 0 (CoreDNS with GOMAXPROCS=1, clusterdns with one worker), dnsperf to CPU 1; loopback; no log plugin.").unwrap();
-    writeln!(out, "CPU/query is measured at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s; latency at half of clusterdns's saturation QPS; only ratios from the same run count.\n").unwrap();
+    writeln!(out, "The servers of a mix run side by side and take turns: {ROUNDS} rounds each of CPU/query at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s and latency for {LATENCY_SECONDS}s at half of clusterdns's saturation QPS; medians of the rounds. Only ratios from the same run count.\n").unwrap();
     writeln!(
         out,
-        "| mix | server | QPS at saturation | p50 ms | p99 ms | CPU µs/query | RSS MiB |"
+        "| mix | server | QPS at saturation | p50 ms | p99 ms | CPU µs/query | RSS MiB | CPU 0 to others during latency run |"
     )
     .unwrap();
-    writeln!(out, "|---|---|---|---|---|---|---|").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|").unwrap();
     for (mix, rows) in table {
         for (name, r) in rows {
             writeln!(
                 out,
-                "| {mix} | {name} | {:.0} | {:.3} | {:.3} | {:.2} | {:.1} |",
-                r.qps, r.p50_ms, r.p99_ms, r.cpu_us_per_query, r.rss_mib
+                "| {mix} | {name} | {:.0} | {:.3} | {:.3} | {:.2} | {:.1} | {:.0} % |",
+                r.qps,
+                r.p50_ms,
+                r.p99_ms,
+                r.cpu_us_per_query,
+                r.rss_mib,
+                r.others_on_cpu0 * 100.0
             )
             .unwrap();
         }

@@ -135,6 +135,24 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// Seconds CPU `cpu` spent busy (everything but idle and iowait) since
+/// boot, from `/proc/stat`; whoever ran there.
+pub fn cpu_busy_seconds(cpu: usize) -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let label = format!("cpu{cpu} ");
+    let Some(line) = stat.lines().find(|l| l.starts_with(&label)) else {
+        return 0.0;
+    };
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let (idle, iowait) = (ticks.get(3), ticks.get(4));
+    let total: f64 = ticks.iter().take(8).sum();
+    (total - idle.unwrap_or(&0.0) - iowait.unwrap_or(&0.0)) / 100.0
+}
+
 /// The real server process (taskset execs, so the child PID is the server).
 pub fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -45,6 +45,14 @@ const CASES: &[(&str, &str)] = &[
         "a.org:1 {\n whoami\n}\na.org:1 {\n whoami\n}\n",
     ),
     ("colon without port", "a.org: {\n whoami\n}\n"),
+    (
+        "forward tls with four arguments",
+        ".:1 {\n forward . tls://127.0.0.1 {\n  tls a b c d\n }\n}\n",
+    ),
+    (
+        "forward tls server name given twice",
+        ".:1 {\n forward . tls://127.0.0.1%a.test {\n  tls_servername b.test\n }\n}\n",
+    ),
 ];
 
 fn run(program: &Path, args: &[&str], corefile: &Path) -> Output {

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use clusterdns::diff::{Transport, exchange};
@@ -13,7 +12,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use support::dns::{addresses, query, query_class, tcp, udp, with_edns};
 use support::process::Clusterdns;
-use support::upstream::{Mode, Stub};
+use support::upstream::{Mode, Stub, expected_a};
 use support::{free_port, http_get};
 
 fn forwarding(stub: &Stub, options: &str) -> Clusterdns {
@@ -21,14 +20,6 @@ fn forwarding(stub: &Stub, options: &str) -> Clusterdns {
         ".:PORT {{\n bind 127.0.0.1\n errors\n forward . {} {{\n  {options}\n }}\n}}\n",
         stub.addr
     ))
-}
-
-fn expected_a(name: &str) -> IpAddr {
-    let stub_reply = support::upstream::answer(&query(name, RecordType::A), 300);
-    match &stub_reply.answers[0].data {
-        RData::A(a) => IpAddr::V4(a.0),
-        _ => unreachable!(),
-    }
 }
 
 #[test]

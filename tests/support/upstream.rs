@@ -200,6 +200,15 @@ fn replies(query: &Message, mode: &Mode, udp: bool, ttl: u32) -> Vec<Vec<u8>> {
     vec![reply.to_vec().unwrap()]
 }
 
+/// The address the stub answers for `name` (its first A record).
+pub fn expected_a(name: &str) -> std::net::IpAddr {
+    let reply = answer(&crate::support::dns::query(name, RecordType::A), 300);
+    match &reply.answers[0].data {
+        RData::A(a) => std::net::IpAddr::V4(a.0),
+        _ => unreachable!("the stub answers A queries with A records"),
+    }
+}
+
 /// The deterministic answer for a query.
 pub fn answer(query: &Message, ttl: u32) -> Message {
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);

@@ -85,14 +85,19 @@ pub struct ProxyMetrics {
 }
 
 impl ProxyMetrics {
-    pub fn new(to: &str) -> ProxyMetrics {
+    /// `stream_proto` labels the stream connections: `tcp` or `tcp-tls`.
+    pub fn new(to: &str, stream_proto: &str) -> ProxyMetrics {
         let v = vectors();
         ProxyMetrics {
             label: to.to_string(),
             udp_hit: v.conn_hits.with_label_values(&["forward", to, "udp"]),
             udp_miss: v.conn_misses.with_label_values(&["forward", to, "udp"]),
-            tcp_hit: v.conn_hits.with_label_values(&["forward", to, "tcp"]),
-            tcp_miss: v.conn_misses.with_label_values(&["forward", to, "tcp"]),
+            tcp_hit: v
+                .conn_hits
+                .with_label_values(&["forward", to, stream_proto]),
+            tcp_miss: v
+                .conn_misses
+                .with_label_values(&["forward", to, stream_proto]),
             healthcheck_failures: v.healthcheck_failures.with_label_values(&["forward", to]),
             durations: Default::default(),
         }

@@ -9,6 +9,7 @@
 mod metrics;
 mod proxy;
 pub mod setup;
+mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,11 +50,7 @@ pub fn setup(
     next_is_forward: bool,
 ) -> Result<Forward, CorefileError> {
     let options = setup::parse(d, block_zones)?;
-    let upstreams = options
-        .to
-        .iter()
-        .map(|a| Arc::new(Upstream::new(*a, options.expire, options.max_idle_conns)))
-        .collect();
+    let upstreams = upstreams(&options)?;
     let probe = HealthProbe {
         interval: options.health_check,
         recursion: options.health_check_recursion,
@@ -78,6 +75,34 @@ pub fn setup(
     })
 }
 
+/// One `Upstream` per TO; the `tls://` ones share the forward's TLS
+/// client configuration, each with the name its certificate must carry.
+fn upstreams(options: &Options) -> Result<Vec<Arc<Upstream>>, CorefileError> {
+    let config = match options.to.iter().any(|to| to.tls) {
+        true => Some(tls::client_config(&options.tls)?),
+        false => None,
+    };
+    options
+        .to
+        .iter()
+        .map(|to| {
+            let tls = match (&config, to.tls) {
+                (Some(config), true) => {
+                    let name = options.tls_servername.as_deref();
+                    Some(tls::target(
+                        config,
+                        to.address,
+                        name.or(to.server_name.as_deref()),
+                    )?)
+                }
+                _ => None,
+            };
+            let upstream = Upstream::new(to.address, options.expire, options.max_idle_conns, tls);
+            Ok(Arc::new(upstream))
+        })
+        .collect()
+}
+
 impl Plugin for Forward {
     fn name(&self) -> &'static str {
         "forward"
@@ -100,10 +125,9 @@ impl Plugin for Forward {
                 return Flow::done(req, Status::failed(ResponseCode::Refused, error));
             }
         }
-        Flow::Pending(Box::pin(async move {
-            let _slot = InFlight(&inner);
-            inner.relay(req, next).await
-        }))
+        // One future, not one wrapped in another: a wrapper would hold the
+        // Request a second time, and the future is moved several times.
+        Flow::Pending(Box::pin(inner.relay(req, next)))
     }
 }
 
@@ -161,8 +185,9 @@ impl Inner {
         }
     }
 
-    /// CoreDNS's forward `ServeDNS` loop.
-    async fn relay(&self, mut req: Request, next: Next) -> Exchange {
+    /// CoreDNS's forward `ServeDNS` loop, holding a `max_concurrent` slot.
+    async fn relay(self: Arc<Self>, mut req: Request, next: Next) -> Exchange {
+        let _slot = InFlight(&self);
         let list = self.order();
         let deadline = Instant::now() + QUERY_BUDGET;
         let max_attempts = self

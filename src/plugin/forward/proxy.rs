@@ -14,12 +14,18 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::server::dgram::{self, ReadableUdp};
 
 use super::metrics::ProxyMetrics;
+use super::tls::TlsTarget;
+
+/// A stream connection to an upstream: plain TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
+type Connection = Box<dyn Stream>;
 
 /// The transport of one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +43,12 @@ pub struct Upstream {
     fails: AtomicU32,
     checking: AtomicBool,
     udp: Mutex<VecDeque<(ReadableUdp, Instant)>>,
-    tcp: Mutex<VecDeque<(TcpStream, Instant)>>,
+    /// Pooled stream connections (TLS ones for a `tls://` upstream).
+    tcp: Mutex<VecDeque<(Connection, Instant)>>,
     expire: Duration,
     max_idle: usize,
+    /// Set for a `tls://` upstream: every exchange goes over TLS.
+    tls: Option<TlsTarget>,
     pub metrics: ProxyMetrics,
 }
 
@@ -53,9 +62,16 @@ pub struct HealthProbe {
 }
 
 impl Upstream {
-    pub fn new(address: SocketAddr, expire: Duration, max_idle: usize) -> Upstream {
+    pub fn new(
+        address: SocketAddr,
+        expire: Duration,
+        max_idle: usize,
+        tls: Option<TlsTarget>,
+    ) -> Upstream {
+        let stream_proto = if tls.is_some() { "tcp-tls" } else { "tcp" };
         Upstream {
-            metrics: ProxyMetrics::new(&address.to_string()),
+            metrics: ProxyMetrics::new(&address.to_string(), stream_proto),
+            tls,
             address,
             fails: AtomicU32::new(0),
             checking: AtomicBool::new(false),
@@ -94,6 +110,11 @@ impl Upstream {
         };
         // The ID is the first two bytes: set there, the query need not be copied.
         bytes[..2].copy_from_slice(&id.to_be_bytes());
+        let transport = if self.tls.is_some() {
+            Transport::Tcp
+        } else {
+            transport
+        };
         match transport {
             Transport::Udp => self.exchange_udp(&bytes, query, buffer, timeout).await,
             Transport::Tcp => self.exchange_tcp(&bytes, id, timeout).await,
@@ -208,7 +229,7 @@ impl Upstream {
         }
     }
 
-    async fn tcp_stream(&self, timeout: Duration) -> Result<(TcpStream, bool), ExchangeError> {
+    async fn tcp_stream(&self, timeout: Duration) -> Result<(Connection, bool), ExchangeError> {
         let now = Instant::now();
         loop {
             let pooled = self.tcp.lock().expect("pool lock").pop_front();
@@ -222,21 +243,26 @@ impl Upstream {
             }
         }
         self.metrics.tcp_miss.inc();
+        let dial_timeout = || ExchangeError(format!("dial tcp {}: i/o timeout", self.address));
         let connect = tokio::time::timeout(timeout, TcpStream::connect(self.address)).await;
-        match connect {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok((stream, false))
-            }
-            Ok(Err(e)) => Err(ExchangeError(format!("dial tcp {}: {e}", self.address))),
-            Err(_) => Err(ExchangeError(format!(
-                "dial tcp {}: i/o timeout",
-                self.address
-            ))),
+        let stream = match connect {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(ExchangeError(format!("dial tcp {}: {e}", self.address))),
+            Err(_) => return Err(dial_timeout()),
+        };
+        let _ = stream.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return Ok((Box::new(stream), false));
+        };
+        let handshake = tls.connector.connect(tls.name.clone(), stream);
+        match tokio::time::timeout(timeout, handshake).await {
+            Ok(Ok(stream)) => Ok((Box::new(stream), false)),
+            Ok(Err(e)) => Err(ExchangeError(format!("tls {}: {e}", self.address))),
+            Err(_) => Err(dial_timeout()),
         }
     }
 
-    fn give_back_tcp(&self, stream: TcpStream) {
+    fn give_back_tcp(&self, stream: Connection) {
         let mut pool = self.tcp.lock().expect("pool lock");
         if self.max_idle == 0 || pool.len() < self.max_idle {
             pool.push_back((stream, Instant::now()));
@@ -315,7 +341,7 @@ enum TcpFailure {
 }
 
 async fn tcp_round_trip(
-    stream: &mut TcpStream,
+    stream: &mut Connection,
     bytes: &[u8],
     timeout: Duration,
 ) -> Result<Vec<u8>, TcpFailure> {
@@ -372,16 +398,41 @@ pub fn same_question(query: &Message, reply: &Message) -> bool {
         (Some(q), Some(r)) => {
             q.query_type() == r.query_type()
                 && q.query_class() == r.query_class()
-                && q.name().eq_ignore_root(r.name())
+                && same_name(q.name(), r.name())
         }
         (None, None) => true,
         _ => false,
     }
 }
 
+/// Label by label, ignoring ASCII case (and whether either is fully
+/// qualified, as `Name::eq_ignore_root` does). Why not that: it compares
+/// from the last label with per-label case folding, several times the cost
+/// of this on every forwarded reply.
+fn same_name(a: &Name, b: &Name) -> bool {
+    a.num_labels() == b.num_labels()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::relayed;
+    use super::{relayed, same_name};
+    use hickory_proto::rr::Name;
+
+    #[test]
+    fn names_match_label_by_label_whatever_the_case() {
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        assert!(same_name(
+            &name("WwW.Example.org."),
+            &name("www.example.ORG.")
+        ));
+        assert!(same_name(&name("a.b"), &name("a.b.")), "root ignored");
+        assert!(!same_name(&name("a.b."), &name("a.c.")));
+        assert!(!same_name(&name("a.b."), &name("x.a.b.")));
+        assert!(!same_name(&name("ab."), &name("a.b.")));
+    }
 
     #[test]
     fn relayed_bytes_are_the_clients_with_the_chains_ad_bit() {

@@ -16,10 +16,20 @@ pub enum Policy {
     Sequential,
 }
 
+/// One upstream as the Corefile names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct To {
+    pub address: SocketAddr,
+    /// `tls://`: DNS over TLS.
+    pub tls: bool,
+    /// The name after `%` in a `tls://` TO (the certificate's name).
+    pub server_name: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub from: String,
-    pub to: Vec<SocketAddr>,
+    pub to: Vec<To>,
     pub except: Vec<String>,
     pub force_tcp: bool,
     pub prefer_udp: bool,
@@ -36,6 +46,9 @@ pub struct Options {
     pub max_connect_attempts: Option<u32>,
     pub read_timeout: Duration,
     pub max_idle_conns: usize,
+    /// The `tls` option's arguments: `[CERT KEY] [CA]`.
+    pub tls: Vec<String>,
+    pub tls_servername: Option<String>,
 }
 
 const MAX_TO: usize = 15;
@@ -86,9 +99,21 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, Coref
         max_connect_attempts: None,
         read_timeout: Duration::from_secs(2),
         max_idle_conns: 0,
+        tls: Vec::new(),
+        tls_servername: None,
     };
     while d.next_block() {
         block_option(d, &mut o)?;
+    }
+    if let (Some(forward_level), Some(to)) = (
+        &o.tls_servername,
+        o.to.iter().find(|to| to.server_name.is_some()),
+    ) {
+        return Err(CorefileError::plain(format!(
+            "both forward ('{forward_level}') and proxy level ('{}') TLS servernames are set for upstream proxy 'tls://{}'",
+            to.server_name.as_deref().unwrap_or_default(),
+            to.address
+        )));
     }
     Ok(o)
 }
@@ -134,9 +159,14 @@ fn block_option(d: &mut Dispenser, o: &mut Options) -> Result<(), CorefileError>
         "failfast_all_unhealthy_upstreams" => o.failfast_all_unhealthy = true,
         "read_timeout" => o.read_timeout = duration(&one(d)?, "read_timeout")?,
         "max_idle_conns" => o.max_idle_conns = number(&one(d)?)?,
-        "max_age" | "tls_servername" | "doh_method" | "source_address" | "resolver"
-        | "next_on_nodata" => {}
-        "tls" => return Err(d.err("tls upstreams are not supported yet")),
+        "tls" => {
+            if args.len() > 3 {
+                return Err(d.arg_err());
+            }
+            o.tls = args.clone();
+        }
+        "tls_servername" => o.tls_servername = Some(one(d)?),
+        "max_age" | "doh_method" | "source_address" | "resolver" | "next_on_nodata" => {}
         _ => return Err(d.err(format!("unknown property '{property}'"))),
     }
     Ok(())
@@ -204,10 +234,19 @@ fn normalize_from(from: &str, block_zones: &[String]) -> Result<String, Corefile
     Ok(addresses[0].zone.clone())
 }
 
-/// One TO: `IP`, `IP:PORT`, `[v6]:PORT`, `dns://…`, or a resolv.conf file.
-pub fn upstreams(entry: &str) -> Result<Vec<SocketAddr>, CorefileError> {
+/// One TO: `IP`, `IP:PORT`, `[v6]:PORT`, `dns://…`, `tls://IP[%NAME][:PORT]`,
+/// or a resolv.conf file.
+pub fn upstreams(entry: &str) -> Result<Vec<To>, CorefileError> {
+    if let Some(rest) = entry.strip_prefix("tls://") {
+        return tls_upstream(rest, entry).map(|to| vec![to]);
+    }
+    let plain = |address| To {
+        address,
+        tls: false,
+        server_name: None,
+    };
     let text = entry.strip_prefix("dns://").unwrap_or(entry);
-    if let Some(rest) = ["tls://", "https://", "quic://", "grpc://"]
+    if let Some(rest) = ["https://", "quic://", "grpc://"]
         .iter()
         .find(|p| text.starts_with(**p))
     {
@@ -215,18 +254,18 @@ pub fn upstreams(entry: &str) -> Result<Vec<SocketAddr>, CorefileError> {
             "'{rest}' is not supported as a destination protocol in forward: {text}"
         )));
     }
-    if let Some(address) = socket_address(text) {
-        return Ok(vec![address]);
+    if let Some(address) = socket_address(text, 53) {
+        return Ok(vec![plain(address)]);
     }
     if std::path::Path::new(text).is_file() {
-        return resolv_conf(text);
+        return Ok(resolv_conf(text)?.into_iter().map(plain).collect());
     }
     Err(CorefileError::plain(format!(
         "not an IP address or file: {entry:?}"
     )))
 }
 
-fn socket_address(text: &str) -> Option<SocketAddr> {
+fn socket_address(text: &str, default_port: u16) -> Option<SocketAddr> {
     if let Ok(address) = text.parse::<SocketAddr>() {
         return Some(address);
     }
@@ -237,7 +276,34 @@ fn socket_address(text: &str) -> Option<SocketAddr> {
         .next()?
         .parse()
         .ok()?;
-    Some(SocketAddr::new(ip, 53))
+    Some(SocketAddr::new(ip, default_port))
+}
+
+/// `IP[%NAME][:PORT]` or `[IPv6%NAME]:PORT` after `tls://`; port 853 unless given.
+fn tls_upstream(rest: &str, entry: &str) -> Result<To, CorefileError> {
+    let (host, server_name) = match rest.rsplit_once('%') {
+        None => (rest.to_string(), None),
+        Some((host, tail)) => {
+            let (name, port) = match tail.split_once("]:").or_else(|| tail.split_once(':')) {
+                Some((name, port)) => (name.trim_end_matches(']'), Some(port)),
+                None => (tail.trim_end_matches(']'), None),
+            };
+            let host = match (host.starts_with('['), port) {
+                (true, Some(port)) => format!("{host}]:{port}"),
+                (true, None) => format!("{host}]"),
+                (false, Some(port)) => format!("{host}:{port}"),
+                (false, None) => host.to_string(),
+            };
+            (host, Some(name.to_string()).filter(|n| !n.is_empty()))
+        }
+    };
+    let address = socket_address(&host, 853)
+        .ok_or_else(|| CorefileError::plain(format!("not an IP address or file: {entry:?}")))?;
+    Ok(To {
+        address,
+        tls: true,
+        server_name,
+    })
 }
 
 /// The `nameserver` lines of a resolv.conf file, on port 53.
@@ -251,4 +317,39 @@ fn resolv_conf(path: &str) -> Result<Vec<SocketAddr>, CorefileError> {
         .iter()
         .map(|server| SocketAddr::new(server.ip, 53))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls(address: &str, name: Option<&str>) -> To {
+        To {
+            address: address.parse().unwrap(),
+            tls: true,
+            server_name: name.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn tls_upstreams_take_a_name_and_a_port_853_by_default() {
+        let one = |entry: &str| upstreams(entry).unwrap().remove(0);
+        assert_eq!(one("tls://9.9.9.9"), tls("9.9.9.9:853", None));
+        assert_eq!(one("tls://127.0.0.1:8853"), tls("127.0.0.1:8853", None));
+        assert_eq!(
+            one("tls://1.1.1.1%cloudflare-dns.com"),
+            tls("1.1.1.1:853", Some("cloudflare-dns.com"))
+        );
+        assert_eq!(
+            one("tls://127.0.0.1%dns.test:8853"),
+            tls("127.0.0.1:8853", Some("dns.test"))
+        );
+        assert_eq!(
+            one("tls://[::1%dns.test]:8853"),
+            tls("[::1]:8853", Some("dns.test"))
+        );
+        assert_eq!(one("tls://[::1]"), tls("[::1]:853", None));
+        assert!(!one("dns://127.0.0.1").tls);
+        assert!(upstreams("tls://not-an-ip").is_err());
+    }
 }

@@ -1,0 +1,177 @@
+//! forward to a DNS-over-TLS upstream (`tls://`): a stub that speaks only
+//! TLS on loopback, with a test CA (`tests/fixtures/tls`). The answer must
+//! come through, the connection must be pooled, and the certificate must
+//! be checked against `tls_servername`, the TO's `%NAME`, or the address.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::dns::{addresses, query, tcp, udp};
+use support::process::Clusterdns;
+use support::upstream::expected_a;
+use support::{free_port, http_get};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A DNS-over-TLS upstream on 127.0.0.1 answering with the stub's
+/// deterministic records; counts connections and queries.
+struct TlsStub {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    queries: Arc<AtomicUsize>,
+}
+
+impl TlsStub {
+    fn start() -> TlsStub {
+        let certificates: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(fixture("server.pem"))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_file(fixture("server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (connections, queries) = (Arc::default(), Arc::default());
+        let counters = (Arc::clone(&connections), Arc::clone(&queries));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(serve(listener, acceptor, counters));
+        });
+        TlsStub {
+            addr,
+            connections,
+            queries,
+        }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    (connections, queries): (Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    while let Ok((stream, _)) = listener.accept().await {
+        let (acceptor, queries) = (acceptor.clone(), queries.clone());
+        connections.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let Ok(mut stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let mut length = [0u8; 2];
+            while stream.read_exact(&mut length).await.is_ok() {
+                let mut packet = vec![0u8; u16::from_be_bytes(length) as usize];
+                if stream.read_exact(&mut packet).await.is_err() {
+                    return;
+                }
+                queries.fetch_add(1, Ordering::SeqCst);
+                let query = Message::from_vec(&packet).unwrap();
+                let reply = support::upstream::answer(&query, 300).to_vec().unwrap();
+                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn forwarding(to: &str, options: &str, metrics: u16) -> Clusterdns {
+    Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n forward . {to} {{\n  {options}\n }}\n}}\n"
+    ))
+}
+
+#[test]
+fn answers_come_over_one_pooled_tls_connection() {
+    let stub = TlsStub::start();
+    let metrics = free_port();
+    let to = format!("tls://{}", stub.addr);
+    let server = forwarding(&to, &format!("tls {}", fixture("ca.pem")), metrics);
+    let name = "www.example.org.";
+    let reply = udp(server.addr(), &query(name, RecordType::A));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(addresses(&reply), vec![expected_a(name)]);
+    assert_eq!(reply.answers[0].ttl, 300);
+    let again = tcp(server.addr(), &query("other.example.org.", RecordType::A));
+    assert_eq!(addresses(&again), vec![expected_a("other.example.org.")]);
+    assert_eq!(stub.queries.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        stub.connections.load(Ordering::SeqCst),
+        1,
+        "the TLS connection is pooled"
+    );
+    let (_, body) = http_get(metrics, "/metrics").unwrap();
+    let hits = format!(
+        "coredns_proxy_conn_cache_hits_total{{proto=\"tcp-tls\",proxy_name=\"forward\",to=\"{}\"}} 1",
+        stub.addr
+    );
+    assert!(body.contains(&hits), "{hits} in:\n{body}");
+}
+
+/// The reply code for one query through a forward with these settings.
+fn rcode_with(to: &str, options: &str) -> ResponseCode {
+    let server = forwarding(to, options, free_port());
+    let reply = udp(server.addr(), &query("www.example.org.", RecordType::A));
+    reply.metadata.response_code
+}
+
+#[test]
+fn the_certificate_must_carry_the_name_asked_for() {
+    let stub = TlsStub::start();
+    let (port, ca) = (stub.addr.port(), fixture("ca.pem"));
+    let by_address = format!("tls://127.0.0.1:{port}");
+    let named = format!("tls://127.0.0.1%dns.test:{port}");
+    let misnamed = format!("tls://127.0.0.1%other.test:{port}");
+    let cases = [
+        (
+            by_address.as_str(),
+            format!("tls {ca}"),
+            ResponseCode::NoError,
+        ),
+        (
+            by_address.as_str(),
+            format!("tls {ca}\n  tls_servername dns.test"),
+            ResponseCode::NoError,
+        ),
+        (
+            by_address.as_str(),
+            format!("tls {ca}\n  tls_servername other.test"),
+            ResponseCode::ServFail,
+        ),
+        (named.as_str(), format!("tls {ca}"), ResponseCode::NoError),
+        (
+            misnamed.as_str(),
+            format!("tls {ca}"),
+            ResponseCode::ServFail,
+        ),
+        // The system's CAs do not know the test CA.
+        (by_address.as_str(), String::new(), ResponseCode::ServFail),
+    ];
+    for (to, options, expected) in cases {
+        assert_eq!(rcode_with(to, &options), expected, "{to} with {options:?}");
+    }
+}

@@ -12,6 +12,7 @@ use hickory_proto::rr::{DNSClass, RecordType};
 use support::dns::{query, query_class};
 use support::peers::{Coredns, cluster};
 use support::process::Clusterdns;
+use support::tls_upstream::{TlsStub, fixture};
 use support::upstream::{Mode, Stub};
 
 #[test]
@@ -84,5 +85,43 @@ fn forwarded_replies_match_coredns() {
         "{} of {compared} differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// The same through a DNS-over-TLS upstream: both servers trust the test
+/// CA and check the stub's certificate against its IP address.
+#[test]
+fn tls_forwarded_replies_match_coredns() {
+    let stub = TlsStub::start();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . tls://{} {{\n  tls {}\n }}\n}}\n",
+        stub.addr,
+        fixture("ca.pem")
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let mut failures = Vec::new();
+    for name in [
+        "www.example.org.",
+        "nxdomain.example.org.",
+        "Mixed.Example.NET.",
+    ] {
+        for qtype in [RecordType::A, RecordType::MX, RecordType::TXT] {
+            for transport in [Transport::Udp, Transport::Tcp] {
+                let msg = query(name, qtype);
+                let timeout = Duration::from_secs(5);
+                let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
+                let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
+                let differences = compare(&theirs, &mine);
+                if !differences.is_empty() {
+                    failures.push(format!("{name} {qtype} {transport:?}: {differences:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        stub.queries.load(std::sync::atomic::Ordering::SeqCst) >= 36,
+        "both servers asked the TLS upstream"
     );
 }

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod peers;
 pub mod process;
 pub mod proxy;
+pub mod tls_upstream;
 pub mod upstream;
 
 /// A port free on 127.0.0.1 for both UDP and TCP at the time of the call,

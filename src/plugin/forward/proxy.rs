@@ -223,6 +223,7 @@ impl Upstream {
     }
 
     fn give_back_udp(&self, socket: ReadableUdp) {
+        dgram::forget_readiness(&socket);
         let mut pool = self.udp.lock().expect("pool lock");
         if self.max_idle == 0 || pool.len() < self.max_idle {
             pool.push_back((socket, Instant::now()));

@@ -65,9 +65,9 @@ struct Sample {
 /// Measures the servers of one mix, all running at once on their own
 /// ports: warm-up and saturation QPS per server, then [`ROUNDS`] rounds in
 /// which each server in turn gets `FIXED_QPS` (CPU per query) and then the
-/// latency rate (half of the first server's saturation QPS, or
-/// `latency_qps`). Medians over the rounds are reported.
-fn measure_mix(servers: &[Server], queries: &Path, latency_qps: Option<u32>) -> Vec<Result> {
+/// latency rate (half of the first server's, clusterdns's, saturation QPS).
+/// Medians over the rounds are reported.
+fn measure_mix(servers: &[Server], queries: &Path) -> Vec<Result> {
     let saturation: Vec<f64> = servers
         .iter()
         .map(|server| {
@@ -76,9 +76,7 @@ fn measure_mix(servers: &[Server], queries: &Path, latency_qps: Option<u32>) -> 
             dnsperf(server.port, queries, SATURATION_SECONDS, None, false).qps
         })
         .collect();
-    let rate = latency_qps
-        .unwrap_or((saturation[0] / 2.0) as u32)
-        .max(1000);
+    let rate = ((saturation[0] / 2.0) as u32).max(1000);
     let mut samples: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
     for _ in 0..ROUNDS {
         for (server, samples) in servers.iter().zip(&mut samples) {
@@ -198,7 +196,7 @@ fn main() {
         start_knotd(dir, &[("cluster.local.", cluster_zone.clone())]),
     ];
     std::thread::sleep(Duration::from_secs(2));
-    let results = measure_mix(&servers, &cluster_file, None);
+    let results = measure_mix(&servers, &cluster_file);
     table.push((
         "(a) cluster names".into(),
         servers.iter().map(|s| s.name).zip(results).collect(),
@@ -240,7 +238,7 @@ fn main() {
             start_coredns(dir, &k8s(&extra)),
         ];
         std::thread::sleep(Duration::from_secs(2));
-        let results = measure_mix(&servers, file, None);
+        let results = measure_mix(&servers, file);
         table.push((
             label.into(),
             servers.iter().map(|s| s.name).zip(results).collect(),

@@ -55,48 +55,53 @@ pub struct Changed {
     pub slices: bool,
     pub pods: bool,
     pub namespaces: bool,
-    /// Whether `previous` is the index of the store before these changes,
-    /// so the changed objects may be patched into it.
-    pub incremental: bool,
-}
-
-impl Changed {
-    pub const ALL: Changed = Changed {
-        services: true,
-        slices: true,
-        pods: true,
-        namespaces: true,
-        incremental: false,
-    };
 }
 
 impl Index {
     /// Builds every part from the store.
     pub fn build(store: &Store) -> Index {
-        Index::rebuild(store, &Index::default(), Changed::ALL)
+        Index::assemble(
+            store,
+            built(&store.services),
+            built(&store.slices),
+            built(&store.pods),
+            Arc::new(namespace_names(store)),
+        )
     }
 
-    /// A new index that patches (or rebuilds) only the parts of the kinds
-    /// that changed and shares the rest with `previous`. Why: a Service or
-    /// endpoint write should not wait for 100k endpoints or Pods to be
-    /// re-indexed; every write delays answers by the time this takes.
+    /// The index after the `changed` kinds of the store changed, where
+    /// `previous` is the index of the store before those changes: the
+    /// changed kinds are patched (or rebuilt), the rest is shared. Why: a
+    /// Service or endpoint write should not wait for 100k endpoints or Pods
+    /// to be re-indexed; every write delays answers by the time this takes.
     pub fn rebuild(store: &Store, previous: &Index, changed: Changed) -> Index {
-        let how = |kind_changed: bool| kind_changed.then_some(changed.incremental);
-        let (services, cluster_ips) =
-            remade_part::<Service>(store, previous, how(changed.services));
-        let (slices, endpoint_ips) = remade_part::<Slice>(store, previous, how(changed.slices));
-        let (_, pods) = remade_part::<Pod>(store, previous, how(changed.pods));
+        let namespaces = match changed.namespaces {
+            true => Arc::new(namespace_names(store)),
+            false => previous.namespaces.clone(),
+        };
+        Index::assemble(
+            store,
+            remade_part::<Service>(store, previous, changed.services),
+            remade_part::<Slice>(store, previous, changed.slices),
+            remade_part::<Pod>(store, previous, changed.pods),
+            namespaces,
+        )
+    }
+
+    fn assemble(
+        store: &Store,
+        (services, cluster_ips): Parts<Service>,
+        (slices, endpoint_ips): Parts<Slice>,
+        (_, pods): Parts<Pod>,
+        namespaces: Arc<Set<Arc<str>>>,
+    ) -> Index {
         Index {
             services,
             cluster_ips,
             slices,
             endpoint_ips,
             pods,
-            namespaces: if changed.namespaces {
-                Arc::new(store.namespaces.values().map(|n| n.name.clone()).collect())
-            } else {
-                previous.namespaces.clone()
-            },
+            namespaces,
             serial: store.serial,
             synced: store.synced(),
         }
@@ -131,18 +136,21 @@ trait Indexed: Sized + PartialEq {
 type Parts<T> = (Arc<<T as Indexed>::ByName>, Arc<<T as Indexed>::ByAddress>);
 
 /// One kind's maps for the next index: the previous ones when the kind did
-/// not change (`None`); when it did, a patch of them if the table knows
-/// which keys changed and `previous` is the index of the store before these
-/// changes (`Some(true)`), else a rebuild.
-fn remade_part<T: Indexed>(store: &Store, previous: &Index, changed: Option<bool>) -> Parts<T> {
-    let Some(incremental) = changed else {
+/// not change; when it did, a patch of them if the table knows which keys
+/// changed, else a rebuild.
+fn remade_part<T: Indexed>(store: &Store, previous: &Index, changed: bool) -> Parts<T> {
+    if !changed {
         return T::parts(previous);
-    };
+    }
     let table = T::table(store);
-    match table.last_touched().filter(|_| incremental) {
+    match table.last_touched() {
         Some(changes) => patched::<T>(T::parts(previous), table, changes),
         None => built::<T>(table),
     }
+}
+
+fn namespace_names(store: &Store) -> Set<Arc<str>> {
+    store.namespaces.values().map(|n| n.name.clone()).collect()
 }
 
 /// Shallow copies of the maps, with each changed key's old object removed

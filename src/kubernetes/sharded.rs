@@ -85,6 +85,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         self.shards.iter().all(|shard| shard.is_empty())
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.len()).sum()
     }
@@ -94,6 +95,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
     }
 
     /// Whether two maps share the shard of `key` (for tests of the sharing).
+    #[cfg(test)]
     pub fn shares_shard_with<Q>(&self, other: &Self, key: &Q) -> bool
     where
         K: Borrow<Q>,

@@ -51,10 +51,10 @@ impl Shared {
 
     /// Rebuilds and swaps the index now (used by the publisher and by
     /// sources that load everything at once).
-    /// Only the kinds that changed are re-indexed; the rest is shared.
+    /// Only the objects that changed are patched in; the rest is shared.
     /// The store lock is held until the new index is stored: a second
-    /// publish must build on this one, which may have patched only the
-    /// changed Services into its predecessor.
+    /// publish must build on this one, since each patch applies only the
+    /// changes since the index it starts from.
     pub fn publish(&self) {
         let mut store = self.store.lock().expect("store lock");
         let changed = store.take_changes();

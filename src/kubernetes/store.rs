@@ -192,7 +192,6 @@ impl Store {
             slices: self.slices.take_changed(),
             pods: self.pods.take_changed(),
             namespaces: self.namespaces.take_changed(),
-            incremental: true,
         }
     }
 }

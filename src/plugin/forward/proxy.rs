@@ -23,7 +23,7 @@ use super::metrics::ProxyMetrics;
 use super::tls::TlsTarget;
 
 /// A stream connection to an upstream: plain TCP, or TLS over TCP.
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 type Connection = Box<dyn Stream>;
 

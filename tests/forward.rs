@@ -543,3 +543,81 @@ fn resolv_conf_targets_and_bad_targets_at_setup() {
         hickory_proto::op::OpCode::Query,
     );
 }
+
+/// An upstream that answers every A query with two A records whose owner
+/// names are written out in full (no compression), as some servers do.
+fn uncompressed_upstream() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1500];
+        while let Ok((length, from)) = socket.recv_from(&mut buffer) {
+            let query = &buffer[..length];
+            let question_end = 12 + query[12..].iter().position(|&b| b == 0).unwrap() + 1 + 4;
+            let name = &query[12..question_end - 4];
+            let mut reply = query[..2].to_vec();
+            reply.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0]);
+            reply.extend_from_slice(&query[12..question_end]);
+            for last in [1u8, 2] {
+                reply.extend_from_slice(name);
+                reply.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, last]);
+            }
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+/// Response-size sum of the `dns://:PORT` server's forward replies.
+fn response_bytes(metrics: u16) -> f64 {
+    let (_, body) = http_get(metrics, "/metrics").unwrap();
+    body.lines()
+        .find(|l| l.starts_with("coredns_dns_response_size_bytes_sum{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn replies_pass_undecoded_unless_a_plugin_in_front_reads_records() {
+    let upstream = uncompressed_upstream();
+    let serve = |front: &str| {
+        let metrics = free_port();
+        let server = Clusterdns::start(&format!(
+            ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n {front}\n forward . {upstream}\n}}\n"
+        ));
+        (server, metrics)
+    };
+    let msg = query("www.example.org.", RecordType::A);
+    let packet = clusterdns::server::wire::encode(&msg);
+    // The upstream's bytes, as the upstream sends them for this query.
+    let direct = support::dns::udp_expect(upstream, &packet).unwrap();
+
+    let (undecoded, undecoded_metrics) = serve("errors");
+    let relayed = support::dns::udp_expect(undecoded.addr(), &packet).unwrap();
+    assert_eq!(relayed[..2], packet[..2], "the client's ID");
+    assert_eq!(
+        relayed[2..],
+        direct[2..],
+        "the upstream's bytes, names in full"
+    );
+
+    let (decoded, decoded_metrics) = serve("log");
+    let encoded = support::dns::udp_expect(decoded.addr(), &packet).unwrap();
+    assert!(
+        encoded.len() < direct.len(),
+        "behind log the reply is encoded again, with compression"
+    );
+    let (a, b) = (
+        Message::from_vec(&relayed).unwrap(),
+        Message::from_vec(&encoded).unwrap(),
+    );
+    assert_eq!(a, b, "the same message either way");
+    let sizes = (
+        response_bytes(undecoded_metrics),
+        response_bytes(decoded_metrics),
+    );
+    assert_eq!(sizes.0, direct.len() as f64, "uncompressed size counted");
+    assert_eq!(sizes.0, sizes.1, "both ways count the same size");
+}

@@ -170,6 +170,13 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Whether, in front of `forward`, this plugin reads no more of a reply
+    /// than its rcode and size, so forward may pass an upstream reply on
+    /// as bytes, undecoded (`plugin::forward::undecoded`).
+    fn passes_undecoded_replies(&self) -> bool {
+        false
+    }
+
     /// For a `Transparent` plugin whose effect depends on the reply: whether
     /// this finished exchange's reply would come out the same every time
     /// (e.g. loadbalance with nothing to shuffle).
@@ -186,6 +193,8 @@ pub struct Chain {
     memo_source: Option<usize>,
     /// Whether a query may be relayed upstream (the chain has `forward`).
     forwards: bool,
+    /// Whether every plugin in front of `forward` passes undecoded replies.
+    relays_undecoded: bool,
 }
 
 impl Chain {
@@ -194,17 +203,25 @@ impl Chain {
             .iter()
             .position(|p| !matches!(p.memo_role(), MemoRole::Transparent | MemoRole::Observer))
             .filter(|&at| plugins[at].memo_role() == MemoRole::Source);
-        let forwards = plugins.iter().any(|p| p.name() == "forward");
+        let first_forward = plugins.iter().position(|p| p.name() == "forward");
+        let relays_undecoded = first_forward
+            .is_some_and(|at| plugins[..at].iter().all(|p| p.passes_undecoded_replies()));
         Arc::new(Chain {
             plugins,
             memo_source,
-            forwards,
+            forwards: first_forward.is_some(),
+            relays_undecoded,
         })
     }
 
     /// Whether a query may be relayed upstream, so its bytes are worth keeping.
     pub fn forwards(&self) -> bool {
         self.forwards
+    }
+
+    /// Whether forward may pass upstream replies on undecoded.
+    pub fn relays_undecoded(&self) -> bool {
+        self.relays_undecoded
     }
 
     /// The observations to replay with the reply of `exchange`, or `None`

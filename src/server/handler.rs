@@ -13,7 +13,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 
 use super::memo::Memo;
-use super::request::{Proto, Request, reply_to};
+use super::request::{Proto, Reply, Request, reply_to};
 use super::routing::Routes;
 use super::wire::{self, Admission};
 use crate::metrics::Observation;
@@ -106,6 +106,7 @@ fn serve_packet(
     req.server = Some(shared.clone());
     if route.chain.forwards() {
         req.raw = Some(packet.into());
+        req.undecoded_ok = route.chain.relays_undecoded();
     }
     match route.chain.serve(req) {
         Flow::Done(exchange) => {
@@ -129,6 +130,11 @@ fn serve_packet(
 pub fn finish(exchange: Exchange) -> Option<Vec<u8>> {
     let Exchange { req, status } = exchange;
     let mut reply = match req.reply {
+        // Already fitted to the client by forward.
+        Some(Reply {
+            undecoded: Some(undecoded),
+            ..
+        }) => return Some(undecoded.bytes),
         Some(reply) => reply.msg,
         None if !status.client_written() => reply_to(&req.msg, status.rcode),
         None => return None,

@@ -36,9 +36,30 @@ pub struct Origin {
 /// A reply some plugin wrote.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The reply; with `undecoded`, only its header.
     pub msg: Message,
     /// The plugin that wrote it (`plugin` label of `coredns_dns_responses_total`).
     pub plugin: &'static str,
+    /// An upstream reply passed on as received (see [`Request::undecoded_ok`]).
+    pub undecoded: Option<Undecoded>,
+}
+
+/// A reply's bytes as they go to the client, never decoded.
+#[derive(Debug, Clone)]
+pub struct Undecoded {
+    pub bytes: Vec<u8>,
+    /// Its length with every name written out (what the metrics count).
+    pub uncompressed_len: usize,
+}
+
+impl Reply {
+    /// The reply's length with every name written out in full.
+    pub fn uncompressed_len(&self) -> usize {
+        match &self.undecoded {
+            Some(undecoded) => undecoded.uncompressed_len,
+            None => super::wire::uncompressed_len(&self.msg),
+        }
+    }
 }
 
 /// A query in flight.
@@ -69,6 +90,10 @@ pub struct Request {
     /// again. Only the AD bit of `msg` may differ from them (cache sets it
     /// on a miss); forward copies that bit over.
     pub raw: Option<Arc<[u8]>>,
+    /// Whether an upstream reply may be passed on without decoding it: set
+    /// by the listener when no plugin in front of `forward` reads more of a
+    /// reply than its rcode and size (`Chain::relays_undecoded`).
+    pub undecoded_ok: bool,
 }
 
 impl Request {
@@ -97,6 +122,7 @@ impl Request {
             server: None,
             memo: None,
             raw: None,
+            undecoded_ok: false,
         }
     }
 
@@ -132,7 +158,28 @@ impl Request {
     /// Writes a reply (CoreDNS's `w.WriteMsg`). Returns the status to hand up.
     pub fn write(&mut self, msg: Message, plugin: &'static str) -> crate::plugin::Status {
         let rcode = msg.metadata.response_code;
-        self.reply = Some(Reply { msg, plugin });
+        self.reply = Some(Reply {
+            msg,
+            plugin,
+            undecoded: None,
+        });
+        crate::plugin::Status::written(rcode)
+    }
+
+    /// Writes an upstream reply passed on undecoded; `header` holds its
+    /// header.
+    pub fn write_undecoded(
+        &mut self,
+        header: Message,
+        undecoded: Undecoded,
+        plugin: &'static str,
+    ) -> crate::plugin::Status {
+        let rcode = header.metadata.response_code;
+        self.reply = Some(Reply {
+            msg: header,
+            plugin,
+            undecoded: Some(undecoded),
+        });
         crate::plugin::Status::written(rcode)
     }
 

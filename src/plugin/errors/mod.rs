@@ -96,6 +96,10 @@ impl Plugin for Errors {
         "errors"
     }
 
+    fn passes_undecoded_replies(&self) -> bool {
+        true
+    }
+
     fn memo_role(&self) -> crate::plugin::MemoRole {
         crate::plugin::MemoRole::Transparent
     }

@@ -10,12 +10,13 @@ mod metrics;
 mod proxy;
 pub mod setup;
 mod tls;
+mod undecoded;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
 use rand::seq::SliceRandom;
 
@@ -23,7 +24,7 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
 use crate::server::names::is_subdomain;
 use crate::server::request::{Proto, Request, reply_to};
-use proxy::{HealthProbe, Transport, Upstream, same_question};
+use proxy::{Answer, HealthProbe, Transport, Upstream, same_question};
 use setup::{Options, Policy};
 
 /// The whole budget of one query, and of one try.
@@ -106,6 +107,10 @@ fn upstreams(options: &Options) -> Result<Vec<Arc<Upstream>>, CorefileError> {
 impl Plugin for Forward {
     fn name(&self) -> &'static str {
         "forward"
+    }
+
+    fn passes_undecoded_replies(&self) -> bool {
+        true
     }
 
     fn serve(&self, req: Request, next: Next) -> Flow {
@@ -230,8 +235,12 @@ impl Inner {
                     }
                     break;
                 }
-                Ok(reply) => {
-                    if !same_question(&req.msg, &reply) {
+                Ok(Answer {
+                    msg: reply,
+                    undecoded,
+                }) => {
+                    // An undecoded reply's question was checked on its bytes.
+                    if undecoded.is_none() && !same_question(&req.msg, &reply) {
                         let status =
                             req.write(reply_to(&req.msg, ResponseCode::FormErr), "forward");
                         return Exchange {
@@ -252,7 +261,10 @@ impl Inner {
                     if self.options.next.contains(&rcode) && self.next_is_forward {
                         return next.serve(req).finish().await;
                     }
-                    let status = req.write(reply, "forward");
+                    let status = match undecoded {
+                        Some(undecoded) => req.write_undecoded(reply, undecoded, "forward"),
+                        None => req.write(reply, "forward"),
+                    };
                     return Exchange {
                         req,
                         status: Status {
@@ -276,7 +288,7 @@ impl Inner {
         upstream: &Upstream,
         req: &Request,
         deadline: Instant,
-    ) -> Result<Message, String> {
+    ) -> Result<Answer, String> {
         let client_id = req.msg.metadata.id;
         let upstream_id = rand::random();
         let buffer = req.bufsize() as usize;
@@ -293,14 +305,15 @@ impl Inner {
                     transport,
                     buffer,
                     timeout,
+                    req.undecoded_ok && req.raw.is_some(),
                 )
                 .await
                 .map_err(|e| e.0)?;
             upstream.metrics.observe(
-                reply.metadata.response_code,
+                reply.msg.metadata.response_code,
                 started.elapsed().as_secs_f64(),
             );
-            if reply.metadata.truncation
+            if reply.msg.metadata.truncation
                 && transport == Transport::Udp
                 && self.options.prefer_udp
                 && !self.options.force_tcp
@@ -308,7 +321,7 @@ impl Inner {
                 transport = Transport::Tcp;
                 continue;
             }
-            reply.metadata.id = client_id;
+            reply.msg.metadata.id = client_id;
             return Ok(reply);
         }
     }

@@ -21,6 +21,8 @@ use crate::server::dgram::{self, ReadableUdp};
 
 use super::metrics::ProxyMetrics;
 use super::tls::TlsTarget;
+use super::undecoded;
+use crate::server::request::Undecoded;
 
 /// A stream connection to an upstream: plain TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
@@ -32,6 +34,22 @@ type Connection = Box<dyn Stream>;
 pub enum Transport {
     Udp,
     Tcp,
+}
+
+/// An upstream reply: decoded, or passed on as bytes with only its header
+/// and question in `msg`.
+pub struct Answer {
+    pub msg: Message,
+    pub undecoded: Option<Undecoded>,
+}
+
+impl From<Message> for Answer {
+    fn from(msg: Message) -> Self {
+        Answer {
+            msg,
+            undecoded: None,
+        }
+    }
 }
 
 /// Why an exchange failed (the text goes to the errors plugin).
@@ -92,7 +110,9 @@ impl Upstream {
     /// reply. `raw` is the query as the client sent it, relayed as is when
     /// given (with `query`'s AD bit). `buffer` is the client's buffer size:
     /// a larger UDP reply comes back as the upstream header with TC set and
-    /// empty sections.
+    /// empty sections. With `undecoded`, a UDP reply the walk understands
+    /// comes back as bytes, fitted to the client (`query`'s ID and EDNS).
+    #[allow(clippy::too_many_arguments)]
     pub async fn exchange(
         &self,
         query: &Message,
@@ -101,7 +121,8 @@ impl Upstream {
         transport: Transport,
         buffer: usize,
         timeout: Duration,
-    ) -> Result<Message, ExchangeError> {
+        undecoded: bool,
+    ) -> Result<Answer, ExchangeError> {
         let mut bytes = match raw {
             Some(raw) if raw.len() >= 12 => relayed(raw, query.metadata.authentic_data),
             _ => {
@@ -116,8 +137,14 @@ impl Upstream {
             transport
         };
         match transport {
-            Transport::Udp => self.exchange_udp(&bytes, query, buffer, timeout).await,
-            Transport::Tcp => self.exchange_tcp(&bytes, id, timeout).await,
+            Transport::Udp => {
+                self.exchange_udp(&bytes, query, buffer, timeout, undecoded)
+                    .await
+            }
+            Transport::Tcp => self
+                .exchange_tcp(&bytes, id, timeout)
+                .await
+                .map(Answer::from),
         }
     }
 
@@ -127,7 +154,8 @@ impl Upstream {
         query: &Message,
         buffer: usize,
         timeout: Duration,
-    ) -> Result<Message, ExchangeError> {
+        undecoded: bool,
+    ) -> Result<Answer, ExchangeError> {
         let socket = self.udp_socket().await?;
         let io_error = |op: &str, e: std::io::Error| self.io_error(op, "udp", &socket, e);
         dgram::send_soon(|| socket.get_ref().send(bytes))
@@ -148,7 +176,14 @@ impl Upstream {
             }
             if length > buffer.max(512) {
                 self.give_back_udp(socket);
-                return Ok(overflow_reply(&reply[..12], query));
+                let mut overflow = header_reply(&reply[..12], query);
+                overflow.metadata.truncation = true;
+                overflow.queries = query.queries.clone();
+                return Ok(overflow.into());
+            }
+            if undecoded && let Some(answer) = passed_on(bytes, &mut reply, length, query) {
+                self.give_back_udp(socket);
+                return Ok(answer);
             }
             let Ok(message) = Message::from_vec(&reply[..length]) else {
                 continue;
@@ -157,7 +192,7 @@ impl Upstream {
                 continue;
             }
             self.give_back_udp(socket);
-            return Ok(message);
+            return Ok(message.into());
         }
     }
 
@@ -330,6 +365,7 @@ impl Upstream {
             probe.transport,
             512,
             Duration::from_secs(1),
+            false,
         )
         .await
         .is_ok()
@@ -376,9 +412,35 @@ fn relayed(raw: &[u8], authentic_data: bool) -> Vec<u8> {
     bytes
 }
 
-/// CoreDNS's answer to an upstream UDP reply larger than the client's
-/// buffer: the upstream header, TC set, empty sections.
-fn overflow_reply(header: &[u8], query: &Message) -> Message {
+/// The first `length` bytes of `reply` as an undecoded answer to `query`,
+/// when the walk understands them and they fit the client in place.
+fn passed_on(sent: &[u8], reply: &mut Vec<u8>, length: usize, query: &Message) -> Option<Answer> {
+    let scan = undecoded::scan(sent, &reply[..length])?;
+    let client_edns = query
+        .edns
+        .as_ref()
+        .map(|e| (e.max_payload(), e.flags().dnssec_ok));
+    let size = reply.len();
+    let mut bytes = std::mem::take(reply);
+    bytes.truncate(length);
+    if !undecoded::fit(&mut bytes, &scan, query.metadata.id, client_edns) {
+        bytes.resize(size, 0);
+        *reply = bytes;
+        return None;
+    }
+    Some(Answer {
+        msg: header_reply(&bytes[..12], query),
+        undecoded: Some(Undecoded {
+            bytes,
+            uncompressed_len: scan.uncompressed_len,
+        }),
+    })
+}
+
+/// A reply to `query` with the upstream header's flags and rcode and no
+/// sections: CoreDNS's answer to an oversized UDP reply (with the question
+/// and TC set), and the summary of an undecoded one.
+fn header_reply(header: &[u8], query: &Message) -> Message {
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
     let flags = u16::from_be_bytes([header[2], header[3]]);
     reply.metadata.authoritative = flags & 0x0400 != 0;
@@ -388,8 +450,7 @@ fn overflow_reply(header: &[u8], query: &Message) -> Message {
     reply.metadata.checking_disabled = flags & 0x0010 != 0;
     reply.metadata.response_code =
         hickory_proto::op::ResponseCode::from_low((flags & 0x000F) as u8);
-    reply.metadata.truncation = true;
-    reply.queries = query.queries.clone();
+    reply.metadata.truncation = flags & 0x0200 != 0;
     reply
 }
 

@@ -206,6 +206,10 @@ impl Plugin for Kubernetes {
         "kubernetes"
     }
 
+    fn passes_undecoded_replies(&self) -> bool {
+        true
+    }
+
     fn memo_role(&self) -> crate::plugin::MemoRole {
         crate::plugin::MemoRole::Source
     }

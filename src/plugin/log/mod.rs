@@ -116,7 +116,7 @@ impl Plugin for Log {
             let rule = &rules[index];
             let made_up;
             let (reply, rsize) = match &exchange.req.reply {
-                Some(reply) => (Some(&reply.msg), uncompressed_len(&reply.msg)),
+                Some(reply) => (Some(&reply.msg), reply.uncompressed_len()),
                 None if !exchange.status.client_written() => {
                     made_up = reply_to(&exchange.req.msg, exchange.status.rcode);
                     (Some(&made_up), uncompressed_len(&made_up))

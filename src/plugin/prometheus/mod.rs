@@ -87,6 +87,10 @@ impl Plugin for Prometheus {
         "prometheus"
     }
 
+    fn passes_undecoded_replies(&self) -> bool {
+        true
+    }
+
     fn memo_role(&self) -> MemoRole {
         MemoRole::Observer
     }
@@ -154,9 +158,7 @@ fn observed<'a>(
     let outcome = Outcome {
         qtype: req.qtype(),
         do_bit: req.do_bit(),
-        response_size: written
-            .map(|r| crate::server::wire::uncompressed_len(&r.msg))
-            .unwrap_or(0),
+        response_size: written.map(|r| r.uncompressed_len()).unwrap_or(0),
         rcode,
         plugin: if written.is_some() { writer_label } else { "" },
     };

@@ -3,9 +3,16 @@
 //! The servers of a mix run at once on their own ports and take turns
 //! under load, three rounds each, medians reported. Each server is pinned
 //! to CPU 0 and dnsperf to CPU 1; no `log` plugin. For each mix it reports
-//! saturation QPS, p50/p99 latency at half of clusterdns's saturation rate,
-//! server CPU time per query at a fixed offered load (from /proc/PID/stat),
-//! and RSS.
+//! saturation QPS, server CPU time per query at saturation and at a fixed
+//! offered load (from /proc/PID/stat), p50/p99 latency at half of
+//! clusterdns's saturation rate, and RSS.
+//!
+//! CPU per query at saturation is the server's capacity per core
+//! (1 / CPU per query): on a 2-core machine one dnsperf thread may not
+//! drive a fast server to a full core, so its saturation QPS is a lower
+//! bound while its CPU per query is not. At the fixed rate nearly every
+//! packet wakes the server alone, so that figure is dominated by the
+//! kernel's per-packet wake-up cost, which every server pays.
 //!
 //! Mixes: (a) cluster names: A/AAAA/SRV/PTR plus NXDOMAIN search-path misses;
 //! (b) forwarded names served from cache; (c) uncached forwarded names to a
@@ -25,18 +32,23 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    CLUSTER_QUERIES, Server, cpu_busy_seconds, cpu_seconds, dnsperf, percentile, rss_mib,
+    CLUSTER_QUERIES, Run, Server, cpu_busy_seconds, cpu_seconds, dnsperf, percentile, rss_mib,
     start_clusterdns, start_coredns, start_knotd,
 };
 use support::peers::cluster;
 
-const SATURATION_SECONDS: u32 = 6;
+const SATURATION_SECONDS: u32 = 5;
 const FIXED_SECONDS: u32 = 6;
 const FIXED_QPS: u32 = 20_000;
 
 #[derive(Default, Clone)]
 struct Result {
     qps: f64,
+    /// Server CPU per answered query during the saturation run.
+    saturated_cpu_us_per_query: f64,
+    /// Share of one core the server used during the saturation run: below
+    /// 1, the client (or the upstream on CPU 0) was the limit.
+    saturated_cpu_share: f64,
     p50_ms: f64,
     p99_ms: f64,
     cpu_us_per_query: f64,
@@ -56,6 +68,9 @@ const ROUNDS: usize = 3;
 
 /// One server's figures from one round.
 struct Sample {
+    qps: f64,
+    saturated_cpu_us_per_query: f64,
+    saturated_cpu_share: f64,
     cpu_us_per_query: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -63,20 +78,17 @@ struct Sample {
 }
 
 /// Measures the servers of one mix, all running at once on their own
-/// ports: warm-up and saturation QPS per server, then [`ROUNDS`] rounds in
-/// which each server in turn gets `FIXED_QPS` (CPU per query) and then the
-/// latency rate (half of the first server's, clusterdns's, saturation QPS).
-/// Medians over the rounds are reported.
+/// ports: a warm-up per server and clusterdns's saturation QPS (which sets
+/// the latency rate: half of it), then [`ROUNDS`] rounds in which each
+/// server in turn is saturated, then gets `FIXED_QPS` (CPU per query),
+/// then the latency rate. Medians over the rounds are reported.
 fn measure_mix(servers: &[Server], queries: &Path) -> Vec<Result> {
-    let saturation: Vec<f64> = servers
-        .iter()
-        .map(|server| {
-            // Warm up (fills caches, pools).
-            dnsperf(server.port, queries, 2, Some(5_000), false);
-            dnsperf(server.port, queries, SATURATION_SECONDS, None, false).qps
-        })
-        .collect();
-    let rate = ((saturation[0] / 2.0) as u32).max(1000);
+    for server in servers {
+        // Fills caches and pools.
+        dnsperf(server.port, queries, 2, Some(5_000), false);
+    }
+    let first = dnsperf(servers[0].port, queries, 3, None, false).qps;
+    let rate = ((first / 2.0) as u32).max(1000);
     let mut samples: Vec<Vec<Sample>> = servers.iter().map(|_| Vec::new()).collect();
     for _ in 0..ROUNDS {
         for (server, samples) in servers.iter().zip(&mut samples) {
@@ -85,12 +97,13 @@ fn measure_mix(servers: &[Server], queries: &Path) -> Vec<Result> {
     }
     servers
         .iter()
-        .zip(saturation)
         .zip(samples)
-        .map(|((server, qps), samples)| {
+        .map(|(server, samples)| {
             let median = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
             Result {
-                qps,
+                qps: median(|s| s.qps),
+                saturated_cpu_us_per_query: median(|s| s.saturated_cpu_us_per_query),
+                saturated_cpu_share: median(|s| s.saturated_cpu_share),
                 p50_ms: median(|s| s.p50_ms),
                 p99_ms: median(|s| s.p99_ms),
                 cpu_us_per_query: median(|s| s.cpu_us_per_query),
@@ -101,17 +114,31 @@ fn measure_mix(servers: &[Server], queries: &Path) -> Vec<Result> {
         .collect()
 }
 
-/// CPU per query at `FIXED_QPS`, then latency at `rate`.
+/// The server's CPU seconds over one dnsperf run, with the run.
+fn with_cpu(pid: u32, run: impl FnOnce() -> Run) -> (f64, Run) {
+    let before = cpu_seconds(pid);
+    let result = run();
+    (cpu_seconds(pid) - before, result)
+}
+
+/// Saturation, CPU per query at `FIXED_QPS`, then latency at `rate`.
 fn sample(server: &Server, queries: &Path, rate: u32) -> Sample {
     let pid = server.child.id();
-    let before = cpu_seconds(pid);
-    let fixed = dnsperf(server.port, queries, FIXED_SECONDS, Some(FIXED_QPS), false);
-    let cpu = cpu_seconds(pid) - before;
+    let per_query = |cpu: f64, run: &Run| cpu / run.completed.max(1.0) * 1e6;
+    let (saturated_cpu, saturated) = with_cpu(pid, || {
+        dnsperf(server.port, queries, SATURATION_SECONDS, None, false)
+    });
+    let (fixed_cpu, fixed) = with_cpu(pid, || {
+        dnsperf(server.port, queries, FIXED_SECONDS, Some(FIXED_QPS), false)
+    });
     let (busy, own) = (cpu_busy_seconds(0), cpu_seconds(pid));
     let latency = dnsperf(server.port, queries, LATENCY_SECONDS, Some(rate), true);
     let others = (cpu_busy_seconds(0) - busy) - (cpu_seconds(pid) - own);
     Sample {
-        cpu_us_per_query: cpu / fixed.completed.max(1.0) * 1e6,
+        qps: saturated.qps,
+        saturated_cpu_us_per_query: per_query(saturated_cpu, &saturated),
+        saturated_cpu_share: saturated_cpu / f64::from(SATURATION_SECONDS),
+        cpu_us_per_query: per_query(fixed_cpu, &fixed),
         p50_ms: percentile(&latency.latencies, 0.5) * 1000.0,
         p99_ms: percentile(&latency.latencies, 0.99) * 1000.0,
         others_on_cpu0: (others / f64::from(LATENCY_SECONDS)).max(0.0),
@@ -279,30 +306,39 @@ fn render(table: &[(String, Vec<(&'static str, Result)>)]) -> String {
     let mut out = String::new();
     writeln!(out, "# clusterdns benchmark\n").unwrap();
     writeln!(out, "Server pinned to CPU 0 (CoreDNS with GOMAXPROCS=1, clusterdns with one worker), dnsperf to CPU 1; loopback; no log plugin.").unwrap();
-    writeln!(out, "The servers of a mix run side by side and take turns: {ROUNDS} rounds each of CPU/query at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s and latency for {LATENCY_SECONDS}s at half of clusterdns's saturation QPS; medians of the rounds. Only ratios from the same run count.\n").unwrap();
+    writeln!(out, "The servers of a mix run side by side and take turns: {ROUNDS} rounds each of saturation for {SATURATION_SECONDS}s, CPU/query at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s and latency for {LATENCY_SECONDS}s at half of clusterdns's saturation QPS; medians of the rounds. CPU/query at saturation is the server's own CPU time per answered query while dnsperf sends as fast as it can: its inverse is the capacity of one core, which holds even when the server's share of the core stays below 1 because one dnsperf thread could not drive it further. Only ratios from the same run count.\n").unwrap();
     writeln!(
         out,
-        "| mix | server | QPS at saturation | p50 ms | p99 ms | CPU µs/query | RSS MiB | CPU 0 to others during latency run |"
+        "| mix | server | QPS at saturation | server's core share at saturation | CPU µs/query at saturation | CPU µs/query at {FIXED_QPS} QPS | p50 ms | p99 ms | RSS MiB | CPU 0 to others during latency run |"
     )
     .unwrap();
-    writeln!(out, "|---|---|---|---|---|---|---|---|").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for (mix, rows) in table {
         for (name, r) in rows {
             writeln!(
                 out,
-                "| {mix} | {name} | {:.0} | {:.3} | {:.3} | {:.2} | {:.1} | {:.0} % |",
+                "| {mix} | {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.1} | {:.0} % |",
                 r.qps,
+                r.saturated_cpu_share,
+                r.saturated_cpu_us_per_query,
+                r.cpu_us_per_query,
                 r.p50_ms,
                 r.p99_ms,
-                r.cpu_us_per_query,
                 r.rss_mib,
                 r.others_on_cpu0 * 100.0
             )
             .unwrap();
         }
     }
-    writeln!(out, "\n| mix | CPU/query CoreDNS ÷ clusterdns | CPU/query knotd ÷ clusterdns | QPS clusterdns ÷ CoreDNS |").unwrap();
-    writeln!(out, "|---|---|---|---|").unwrap();
+    render_ratios(&mut out, table);
+    out
+}
+
+/// Other server ÷ clusterdns, for CPU per query (saturated and at the
+/// fixed rate) and clusterdns ÷ CoreDNS for saturation QPS.
+fn render_ratios(out: &mut String, table: &[(String, Vec<(&'static str, Result)>)]) {
+    writeln!(out, "\n| mix | CPU/query at saturation CoreDNS ÷ clusterdns (capacity per core) | CPU/query at {FIXED_QPS} QPS CoreDNS ÷ clusterdns | CPU/query at saturation knotd ÷ clusterdns | CPU/query at {FIXED_QPS} QPS knotd ÷ clusterdns | QPS at saturation clusterdns ÷ CoreDNS |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|").unwrap();
     for (mix, rows) in table {
         let find = |name: &str| {
             rows.iter()
@@ -310,21 +346,27 @@ fn render(table: &[(String, Vec<(&'static str, Result)>)]) -> String {
                 .map(|(_, r)| r.clone())
         };
         let ours = find("clusterdns").unwrap_or_default();
-        let ratio = |other: Option<Result>| {
+        let ratio = |other: &Option<Result>, cpu: fn(&Result) -> f64| {
             other
-                .map(|o| format!("{:.2}×", o.cpu_us_per_query / ours.cpu_us_per_query))
+                .as_ref()
+                .map(|o| format!("{:.2}×", cpu(o) / cpu(&ours)))
                 .unwrap_or_else(|| "–".into())
         };
-        let qps = find("CoreDNS")
+        let saturated: fn(&Result) -> f64 = |r| r.saturated_cpu_us_per_query;
+        let fixed: fn(&Result) -> f64 = |r| r.cpu_us_per_query;
+        let (coredns, knotd) = (find("CoreDNS"), find("knotd"));
+        let qps = coredns
+            .as_ref()
             .map(|c| format!("{:.2}×", ours.qps / c.qps))
             .unwrap_or_else(|| "–".into());
         writeln!(
             out,
-            "| {mix} | {} | {} | {qps} |",
-            ratio(find("CoreDNS")),
-            ratio(find("knotd"))
+            "| {mix} | {} | {} | {} | {} | {qps} |",
+            ratio(&coredns, saturated),
+            ratio(&coredns, fixed),
+            ratio(&knotd, saturated),
+            ratio(&knotd, fixed),
         )
         .unwrap();
     }
-    out
 }

@@ -50,6 +50,30 @@ const CASES: &[(&str, &str)] = &[
         ".:1 {\n forward . tls://127.0.0.1 {\n  tls a b c d\n }\n}\n",
     ),
     (
+        "forward max_age below expire",
+        ".:1 {\n forward . 127.0.0.1 {\n  expire 30s\n  max_age 10s\n }\n}\n",
+    ),
+    (
+        "forward negative max_age",
+        ".:1 {\n forward . 127.0.0.1 {\n  max_age -1m30s\n }\n}\n",
+    ),
+    (
+        "forward negative expire",
+        ".:1 {\n forward . 127.0.0.1 {\n  expire -5s\n }\n}\n",
+    ),
+    (
+        "forward source_address not an IP",
+        ".:1 {\n forward . 127.0.0.1 {\n  source_address not-an-ip\n }\n}\n",
+    ),
+    (
+        "forward source_address without argument",
+        ".:1 {\n forward . 127.0.0.1 {\n  source_address\n }\n}\n",
+    ),
+    (
+        "forward next_on_nodata with an argument",
+        ".:1 {\n forward . 127.0.0.1 {\n  next_on_nodata x\n }\n}\n",
+    ),
+    (
         "forward tls server name given twice",
         ".:1 {\n forward . tls://127.0.0.1%a.test {\n  tls_servername b.test\n }\n}\n",
     ),

@@ -40,36 +40,7 @@ fn forwarded_replies_match_coredns() {
         RecordType::NS,
         RecordType::SOA,
     ];
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for name in names {
-        for qtype in types {
-            for (transport, edns) in [
-                (Transport::Udp, false),
-                (Transport::Udp, true),
-                (Transport::Tcp, false),
-                (Transport::Tcp, true),
-            ] {
-                let mut msg = query(name, qtype);
-                if edns {
-                    let mut opt = Edns::new();
-                    opt.set_max_payload(1232);
-                    opt.set_dnssec_ok(true);
-                    msg.set_edns(opt);
-                }
-                let timeout = Duration::from_secs(5);
-                let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
-                let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
-                compared += 1;
-                let differences = compare(&theirs, &mine);
-                if !differences.is_empty() {
-                    failures.push(format!(
-                        "{name} {qtype} {transport:?} edns={edns}: {differences:?}"
-                    ));
-                }
-            }
-        }
-    }
+    let (compared, failures) = compare_all(&coredns, &ours, &names, &types);
     let chaos = query_class("version.bind.", RecordType::TXT, DNSClass::CH);
     let theirs = exchange(
         coredns.addr(),
@@ -123,5 +94,74 @@ fn tls_forwarded_replies_match_coredns() {
     assert!(
         stub.queries.load(std::sync::atomic::Ordering::SeqCst) >= 36,
         "both servers asked the TLS upstream"
+    );
+}
+
+/// Every name × type over UDP and TCP, with and without EDNS, asked of both
+/// servers: how many were compared, and each difference.
+fn compare_all(
+    coredns: &Coredns,
+    ours: &Clusterdns,
+    names: &[&str],
+    types: &[RecordType],
+) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for &name in names {
+        for &qtype in types {
+            for (transport, edns) in [
+                (Transport::Udp, false),
+                (Transport::Udp, true),
+                (Transport::Tcp, false),
+                (Transport::Tcp, true),
+            ] {
+                let mut msg = query(name, qtype);
+                if edns {
+                    let mut opt = Edns::new();
+                    opt.set_max_payload(1232);
+                    opt.set_dnssec_ok(true);
+                    msg.set_edns(opt);
+                }
+                let timeout = Duration::from_secs(5);
+                let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
+                let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
+                compared += 1;
+                let differences = compare(&theirs, &mine);
+                if !differences.is_empty() {
+                    failures.push(format!(
+                        "{name} {qtype} {transport:?} edns={edns}: {differences:?}"
+                    ));
+                }
+            }
+        }
+    }
+    (compared, failures)
+}
+
+#[test]
+fn next_on_nodata_chains_match_coredns() {
+    // NODATA from the first upstream goes on to the second, which answers
+    // NXDOMAIN to everything; answers and NXDOMAIN from the first stay.
+    let first = Stub::start(Mode::Answer);
+    let second = Stub::start(Mode::Rcode(3));
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . {} {{\n  next_on_nodata\n }}\n forward . {}\n}}\n",
+        first.addr, second.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let names = ["www.example.org.", "nxdomain.example.org."];
+    let types = [RecordType::A, RecordType::AAAA, RecordType::MX];
+    let before = second.queries();
+    let (compared, failures) = compare_all(&coredns, &ours, &names, &types);
+    assert!(
+        second.queries() > before,
+        "no query went on to the second forward"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }

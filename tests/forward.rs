@@ -1,7 +1,8 @@
 //! forward against stub upstreams on loopback: relaying, transports,
 //! truncation, bad replies, timeouts, failover, max_concurrent, health
 //! checks, a flapping upstream, a flood against a silent one, except, next,
-//! and the ExternalName chase through the server.
+//! next_on_nodata, source_address, max_age, and the ExternalName chase
+//! through the server.
 
 mod support;
 
@@ -448,6 +449,120 @@ fn next_hands_listed_rcodes_to_the_following_forward() {
     let reply = udp(server.addr(), &query("n.example.org.", RecordType::A));
     assert_eq!(addresses(&reply), vec![expected_a("n.example.org.")]);
     assert_eq!((first.queries(), second.queries()), (1, 1));
+}
+
+#[test]
+fn next_on_nodata_hands_empty_noerror_replies_to_the_following_forward() {
+    // The first upstream answers A and has no AAAA (NODATA); the second
+    // says NXDOMAIN to everything, so its answer shows where a query went.
+    let first = Stub::start(Mode::Answer);
+    let second = Stub::start(Mode::Rcode(3));
+    let chain = |option: &str| {
+        Clusterdns::start(&format!(
+            ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  {option}\n }}\n forward . {}\n}}\n",
+            first.addr, second.addr
+        ))
+    };
+    let server = chain("next_on_nodata");
+    let rcode = |reply: Message| reply.metadata.response_code;
+    // UDP replies pass undecoded here (nothing in front reads records), TCP
+    // ones are decoded: both paths must see the empty answer section.
+    let nodata_udp = udp(server.addr(), &query("d.example.org.", RecordType::AAAA));
+    let nodata_tcp = tcp(server.addr(), &query("d.example.org.", RecordType::AAAA));
+    assert_eq!(rcode(nodata_udp), ResponseCode::NXDomain, "went on (UDP)");
+    assert_eq!(rcode(nodata_tcp), ResponseCode::NXDomain, "went on (TCP)");
+    let answered = udp(server.addr(), &query("d.example.org.", RecordType::A));
+    assert_eq!(addresses(&answered), vec![expected_a("d.example.org.")]);
+    let nx = udp(server.addr(), &query("nxd.example.org.", RecordType::A));
+    assert_eq!(rcode(nx), ResponseCode::NXDomain);
+    assert_eq!(
+        (first.queries(), second.queries()),
+        (4, 2),
+        "only NODATA went on"
+    );
+
+    let without = chain("");
+    let kept = udp(without.addr(), &query("e.example.org.", RecordType::AAAA));
+    assert_eq!(kept.metadata.response_code, ResponseCode::NoError);
+    assert!(kept.answers.is_empty(), "NODATA from the first upstream");
+    assert_eq!(second.queries(), 2, "without the option nothing goes on");
+}
+
+#[test]
+fn source_address_binds_udp_tcp_and_health_check_sockets() {
+    let stub = Stub::start(Mode::Answer);
+    let bound = forwarding(&stub, "source_address 127.0.0.2");
+    udp(bound.addr(), &query("s1.example.org.", RecordType::A));
+    tcp(bound.addr(), &query("s2.example.org.", RecordType::A));
+    let plain = forwarding(&stub, "");
+    udp(plain.addr(), &query("s3.example.org.", RecordType::A));
+    let sources: Vec<String> = stub
+        .peers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|peer| peer.ip().to_string())
+        .collect();
+    assert_eq!(sources, ["127.0.0.2", "127.0.0.2", "127.0.0.1"]);
+
+    // A timed-out query starts health checks; their probes come from there too.
+    let slow = Stub::start(Mode::Slow(Duration::from_millis(600)));
+    let checked = forwarding(
+        &slow,
+        "source_address 127.0.0.2\n  read_timeout 200ms\n  health_check 100ms",
+    );
+    let failed = udp(checked.addr(), &query("s4.example.org.", RecordType::A));
+    assert_eq!(failed.metadata.response_code, ResponseCode::ServFail);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !slow.names.lock().unwrap().iter().any(|n| n == ".") {
+        assert!(Instant::now() < deadline, "no health probe arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peers = slow.peers.lock().unwrap().clone();
+    assert!(peers.len() >= 2, "{peers:?}");
+    assert!(
+        peers.iter().all(|p| p.ip().to_string() == "127.0.0.2"),
+        "{peers:?}"
+    );
+}
+
+/// How many different source ports the stub saw over `millis` of one
+/// query every 100 ms (one pooled socket in use at a time).
+fn source_ports_over(stub: &Stub, options: &str, millis: u64) -> usize {
+    let server = forwarding(stub, options);
+    stub.peers.lock().unwrap().clear();
+    let end = Instant::now() + Duration::from_millis(millis);
+    let mut i = 0;
+    while Instant::now() < end {
+        i += 1;
+        let reply = udp(
+            server.addr(),
+            &query(&format!("p{i}.example.org."), RecordType::A),
+        );
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut ports: Vec<u16> = stub
+        .peers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.port())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports.len()
+}
+
+#[test]
+fn max_age_replaces_a_busy_pooled_socket_by_age_and_expire_alone_does_not() {
+    let stub = Stub::start(Mode::Answer);
+    // Never idle for 1 s, so `expire` keeps the one socket...
+    assert_eq!(source_ports_over(&stub, "expire 1s", 2500), 1);
+    // ...while `max_age` closes it once it is 1 s old: 2.5 s of use needs
+    // three sockets (two if the machine stalls the queries).
+    let ports = source_ports_over(&stub, "expire 1s\n  max_age 1s", 2500);
+    assert!((2..=3).contains(&ports), "{ports} source ports");
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct Stub {
     pub ids: Arc<Mutex<Vec<u16>>>,
     /// The question name of every query received, as sent.
     pub names: Arc<Mutex<Vec<String>>>,
+    /// Where every query came from (address and port).
+    pub peers: Arc<Mutex<Vec<SocketAddr>>>,
     pub ttl: u32,
 }
 
@@ -59,12 +61,14 @@ impl Stub {
             tcp_queries: Arc::new(AtomicUsize::new(0)),
             ids: Arc::new(Mutex::new(Vec::new())),
             names: Arc::new(Mutex::new(Vec::new())),
+            peers: Arc::new(Mutex::new(Vec::new())),
             ttl,
         };
         let seen = Seen {
             count: stub.udp_queries.clone(),
             ids: stub.ids.clone(),
             names: stub.names.clone(),
+            peers: stub.peers.clone(),
         };
         let mode = stub.mode.clone();
         std::thread::spawn(move || serve_udp(udp, mode, seen, ttl));
@@ -72,6 +76,7 @@ impl Stub {
             count: stub.tcp_queries.clone(),
             ids: stub.ids.clone(),
             names: stub.names.clone(),
+            peers: stub.peers.clone(),
         };
         let mode = stub.mode.clone();
         std::thread::spawn(move || {
@@ -98,11 +103,13 @@ struct Seen {
     count: Arc<AtomicUsize>,
     ids: Arc<Mutex<Vec<u16>>>,
     names: Arc<Mutex<Vec<String>>>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl Seen {
-    fn record(&self, query: &Message) {
+    fn record(&self, query: &Message, from: SocketAddr) {
         self.count.fetch_add(1, Ordering::SeqCst);
+        self.peers.lock().unwrap().push(from);
         self.ids.lock().unwrap().push(query.metadata.id);
         if let Some(question) = query.queries.first() {
             self.names.lock().unwrap().push(question.name().to_ascii());
@@ -130,7 +137,7 @@ fn serve_udp(socket: UdpSocket, mode: Arc<Mutex<Mode>>, seen: Seen, ttl: u32) {
         let Ok(query) = Message::from_vec(&buffer[..length]) else {
             continue;
         };
-        seen.record(&query);
+        seen.record(&query, from);
         let mode = mode.lock().unwrap().clone();
         let socket = socket.try_clone().unwrap();
         std::thread::spawn(move || {
@@ -142,6 +149,9 @@ fn serve_udp(socket: UdpSocket, mode: Arc<Mutex<Mode>>, seen: Seen, ttl: u32) {
 }
 
 fn serve_tcp(mut stream: std::net::TcpStream, mode: Arc<Mutex<Mode>>, seen: Seen, ttl: u32) {
+    let Ok(from) = stream.peer_addr() else {
+        return;
+    };
     loop {
         let mut length = [0u8; 2];
         if stream.read_exact(&mut length).is_err() {
@@ -154,7 +164,7 @@ fn serve_tcp(mut stream: std::net::TcpStream, mode: Arc<Mutex<Mode>>, seen: Seen
         let Ok(query) = Message::from_vec(&body) else {
             return;
         };
-        seen.record(&query);
+        seen.record(&query, from);
         let mode = mode.lock().unwrap().clone();
         for reply in replies(&query, &mode, false, ttl) {
             let mut framed = (reply.len() as u16).to_be_bytes().to_vec();

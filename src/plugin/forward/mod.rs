@@ -16,15 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 use rand::seq::SliceRandom;
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
 use crate::server::names::is_subdomain;
-use crate::server::request::{Proto, Request, reply_to};
-use proxy::{Answer, HealthProbe, Transport, Upstream, same_question};
+use crate::server::request::{Proto, Request, Undecoded, reply_to};
+use proxy::{Answer, HealthProbe, Pooling, Transport, Upstream, same_question};
 use setup::{Options, Policy};
 
 /// The whole budget of one query, and of one try.
@@ -40,7 +40,8 @@ struct Inner {
     in_flight: AtomicUsize,
     round_robin: AtomicUsize,
     probe: HealthProbe,
-    /// Whether the next plugin is another forward (for `next RCODE`).
+    /// Whether the next plugin is another forward (for `next RCODE` and
+    /// `next_on_nodata`).
     next_is_forward: bool,
 }
 
@@ -98,7 +99,13 @@ fn upstreams(options: &Options) -> Result<Vec<Arc<Upstream>>, CorefileError> {
                 }
                 _ => None,
             };
-            let upstream = Upstream::new(to.address, options.expire, options.max_idle_conns, tls);
+            let pooling = Pooling {
+                expire: options.expire,
+                max_age: options.max_age,
+                max_idle: options.max_idle_conns,
+                source: options.source_address,
+            };
+            let upstream = Upstream::new(to.address, pooling, tls);
             Ok(Arc::new(upstream))
         })
         .collect()
@@ -258,7 +265,12 @@ impl Inner {
                             continue;
                         }
                     }
-                    if self.options.next.contains(&rcode) && self.next_is_forward {
+                    if self.next_is_forward
+                        && (self.options.next.contains(&rcode)
+                            || (self.options.next_on_nodata
+                                && rcode == ResponseCode::NoError
+                                && no_answers(&reply, undecoded.as_ref())))
+                    {
                         return next.serve(req).finish().await;
                     }
                     let status = match undecoded {
@@ -324,5 +336,14 @@ impl Inner {
             reply.msg.metadata.id = client_id;
             return Ok(reply);
         }
+    }
+}
+
+/// Whether a reply's answer section is empty (NODATA when NOERROR). An
+/// undecoded reply's answer count is read from its header.
+fn no_answers(reply: &Message, undecoded: Option<&Undecoded>) -> bool {
+    match undecoded {
+        Some(undecoded) => undecoded.bytes.get(6..8) == Some(&[0, 0][..]),
+        None => reply.answers.is_empty(),
     }
 }

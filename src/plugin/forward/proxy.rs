@@ -1,13 +1,13 @@
 //! One upstream: its pooled connections, its health, and one exchange.
 //!
 //! As in CoreDNS, each upstream keeps a FIFO pool of *connected* sockets
-//! with one query in flight per socket; a socket idle longer than `expire`
-//! is closed. Replies whose ID or question does not match are dropped while
+//! with one query in flight per socket; a socket idle longer than `expire`,
+//! or older than `max_age`, is closed instead of used again. Replies whose ID or question does not match are dropped while
 //! waiting (late replies on a reused port). Health checks (`. IN NS`) run
 //! only after a failed exchange, until one succeeds.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::server::dgram::{self, ReadableUdp};
 
@@ -56,15 +56,34 @@ impl From<Message> for Answer {
 #[derive(Debug, Clone)]
 pub struct ExchangeError(pub String);
 
+/// How an upstream's connections are made and how long they are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Pooling {
+    /// Idle longer than this: closed.
+    pub expire: Duration,
+    /// Older than this (since dialled): closed. Zero: no limit.
+    pub max_age: Duration,
+    /// Pool size cap (0: none).
+    pub max_idle: usize,
+    /// The local address sockets are bound to, if not the system's choice.
+    pub source: Option<IpAddr>,
+}
+
+/// A pooled connection with the times that decide whether it is reused.
+struct Pooled<T> {
+    connection: T,
+    dialled: Instant,
+    used: Instant,
+}
+
 pub struct Upstream {
     pub address: SocketAddr,
     fails: AtomicU32,
     checking: AtomicBool,
-    udp: Mutex<VecDeque<(ReadableUdp, Instant)>>,
+    udp: Mutex<VecDeque<Pooled<ReadableUdp>>>,
     /// Pooled stream connections (TLS ones for a `tls://` upstream).
-    tcp: Mutex<VecDeque<(Connection, Instant)>>,
-    expire: Duration,
-    max_idle: usize,
+    tcp: Mutex<VecDeque<Pooled<Connection>>>,
+    pooling: Pooling,
     /// Set for a `tls://` upstream: every exchange goes over TLS.
     tls: Option<TlsTarget>,
     pub metrics: ProxyMetrics,
@@ -80,12 +99,7 @@ pub struct HealthProbe {
 }
 
 impl Upstream {
-    pub fn new(
-        address: SocketAddr,
-        expire: Duration,
-        max_idle: usize,
-        tls: Option<TlsTarget>,
-    ) -> Upstream {
+    pub fn new(address: SocketAddr, pooling: Pooling, tls: Option<TlsTarget>) -> Upstream {
         let stream_proto = if tls.is_some() { "tcp-tls" } else { "tcp" };
         Upstream {
             metrics: ProxyMetrics::new(&address.to_string(), stream_proto),
@@ -95,8 +109,7 @@ impl Upstream {
             checking: AtomicBool::new(false),
             udp: Mutex::new(VecDeque::new()),
             tcp: Mutex::new(VecDeque::new()),
-            expire,
-            max_idle,
+            pooling,
         }
     }
 
@@ -156,7 +169,7 @@ impl Upstream {
         timeout: Duration,
         undecoded: bool,
     ) -> Result<Answer, ExchangeError> {
-        let socket = self.udp_socket().await?;
+        let (socket, dialled) = self.udp_socket().await?;
         let io_error = |op: &str, e: std::io::Error| self.io_error(op, "udp", &socket, e);
         dgram::send_soon(|| socket.get_ref().send(bytes))
             .await
@@ -175,14 +188,14 @@ impl Upstream {
                 continue;
             }
             if length > buffer.max(512) {
-                self.give_back_udp(socket);
+                self.give_back_udp(socket, dialled);
                 let mut overflow = header_reply(&reply[..12], query);
                 overflow.metadata.truncation = true;
                 overflow.queries = query.queries.clone();
                 return Ok(overflow.into());
             }
             if undecoded && let Some(answer) = passed_on(bytes, &mut reply, length, query) {
-                self.give_back_udp(socket);
+                self.give_back_udp(socket, dialled);
                 return Ok(answer);
             }
             let Ok(message) = Message::from_vec(&reply[..length]) else {
@@ -191,7 +204,7 @@ impl Upstream {
             if !same_question(query, &message) {
                 continue;
             }
-            self.give_back_udp(socket);
+            self.give_back_udp(socket, dialled);
             return Ok(message.into());
         }
     }
@@ -205,7 +218,7 @@ impl Upstream {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let (mut stream, reused) = self.tcp_stream(timeout).await?;
+            let (mut stream, dialled, reused) = self.tcp_stream(timeout).await?;
             match tcp_round_trip(&mut stream, bytes, timeout).await {
                 Ok(reply) => {
                     let message =
@@ -213,7 +226,7 @@ impl Upstream {
                     if message.metadata.id != id {
                         return Err(ExchangeError("dns: id mismatch".into()));
                     }
-                    self.give_back_tcp(stream);
+                    self.give_back_tcp(stream, dialled);
                     return Ok(message);
                 }
                 // A pooled connection the other side closed: retry at once on a new one.
@@ -231,78 +244,113 @@ impl Upstream {
         }
     }
 
-    async fn udp_socket(&self) -> Result<ReadableUdp, ExchangeError> {
+    /// Whether a pooled connection may serve another query.
+    fn reusable<T>(&self, pooled: &Pooled<T>, now: Instant) -> bool {
+        let Pooling {
+            expire, max_age, ..
+        } = self.pooling;
+        now.duration_since(pooled.used) < expire
+            && (max_age.is_zero() || now.duration_since(pooled.dialled) < max_age)
+    }
+
+    /// The oldest pooled connection still fit for use; the unfit ones met
+    /// on the way are dropped (closed).
+    fn take_pooled<T>(&self, pool: &Mutex<VecDeque<Pooled<T>>>) -> Option<Pooled<T>> {
         let now = Instant::now();
         loop {
-            let pooled = self.udp.lock().expect("pool lock").pop_front();
-            match pooled {
-                Some((socket, used)) if now.duration_since(used) < self.expire => {
-                    self.metrics.udp_hit.inc();
-                    return Ok(socket);
-                }
-                Some(_) => continue,
-                None => break,
+            let pooled = pool.lock().expect("pool lock").pop_front()?;
+            if self.reusable(&pooled, now) {
+                return Some(pooled);
             }
+        }
+    }
+
+    fn give_back<T>(&self, pool: &Mutex<VecDeque<Pooled<T>>>, connection: T, dialled: Instant) {
+        let mut pool = pool.lock().expect("pool lock");
+        if self.pooling.max_idle == 0 || pool.len() < self.pooling.max_idle {
+            pool.push_back(Pooled {
+                connection,
+                dialled,
+                used: Instant::now(),
+            });
+        }
+    }
+
+    /// The local address to bind for this upstream's family.
+    fn local_address(&self) -> SocketAddr {
+        match (self.pooling.source, self.address) {
+            (Some(source), _) => SocketAddr::new(source, 0),
+            (None, SocketAddr::V4(_)) => ([0, 0, 0, 0], 0).into(),
+            (None, SocketAddr::V6(_)) => "[::]:0".parse().expect("v6 any"),
+        }
+    }
+
+    async fn udp_socket(&self) -> Result<(ReadableUdp, Instant), ExchangeError> {
+        if let Some(pooled) = self.take_pooled(&self.udp) {
+            self.metrics.udp_hit.inc();
+            return Ok((pooled.connection, pooled.dialled));
         }
         self.metrics.udp_miss.inc();
-        let bind: SocketAddr = if self.address.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            "[::]:0".parse().expect("v6 any")
-        };
         let dial_error =
             |e: std::io::Error| ExchangeError(format!("dial udp {}: {e}", self.address));
-        let socket = std::net::UdpSocket::bind(bind).map_err(dial_error)?;
+        let socket = std::net::UdpSocket::bind(self.local_address()).map_err(dial_error)?;
         socket.connect(self.address).map_err(dial_error)?;
-        dgram::register(socket).map_err(dial_error)
+        let socket = dgram::register(socket).map_err(dial_error)?;
+        Ok((socket, Instant::now()))
     }
 
-    fn give_back_udp(&self, socket: ReadableUdp) {
+    fn give_back_udp(&self, socket: ReadableUdp, dialled: Instant) {
         dgram::forget_readiness(&socket);
-        let mut pool = self.udp.lock().expect("pool lock");
-        if self.max_idle == 0 || pool.len() < self.max_idle {
-            pool.push_back((socket, Instant::now()));
-        }
+        self.give_back(&self.udp, socket, dialled);
     }
 
-    async fn tcp_stream(&self, timeout: Duration) -> Result<(Connection, bool), ExchangeError> {
-        let now = Instant::now();
-        loop {
-            let pooled = self.tcp.lock().expect("pool lock").pop_front();
-            match pooled {
-                Some((stream, used)) if now.duration_since(used) < self.expire => {
-                    self.metrics.tcp_hit.inc();
-                    return Ok((stream, true));
-                }
-                Some(_) => continue,
-                None => break,
-            }
+    /// A pooled stream connection (`true`: reused), or a new one.
+    async fn tcp_stream(
+        &self,
+        timeout: Duration,
+    ) -> Result<(Connection, Instant, bool), ExchangeError> {
+        if let Some(pooled) = self.take_pooled(&self.tcp) {
+            self.metrics.tcp_hit.inc();
+            return Ok((pooled.connection, pooled.dialled, true));
         }
         self.metrics.tcp_miss.inc();
         let dial_timeout = || ExchangeError(format!("dial tcp {}: i/o timeout", self.address));
-        let connect = tokio::time::timeout(timeout, TcpStream::connect(self.address)).await;
-        let stream = match connect {
+        let dial_error =
+            |e: std::io::Error| ExchangeError(format!("dial tcp {}: {e}", self.address));
+        let stream = match tokio::time::timeout(timeout, self.tcp_connect()).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(ExchangeError(format!("dial tcp {}: {e}", self.address))),
+            Ok(Err(e)) => return Err(dial_error(e)),
             Err(_) => return Err(dial_timeout()),
         };
         let _ = stream.set_nodelay(true);
+        let dialled = Instant::now();
         let Some(tls) = &self.tls else {
-            return Ok((Box::new(stream), false));
+            return Ok((Box::new(stream), dialled, false));
         };
         let handshake = tls.connector.connect(tls.name.clone(), stream);
         match tokio::time::timeout(timeout, handshake).await {
-            Ok(Ok(stream)) => Ok((Box::new(stream), false)),
+            Ok(Ok(stream)) => Ok((Box::new(stream), dialled, false)),
             Ok(Err(e)) => Err(ExchangeError(format!("tls {}: {e}", self.address))),
             Err(_) => Err(dial_timeout()),
         }
     }
 
-    fn give_back_tcp(&self, stream: Connection) {
-        let mut pool = self.tcp.lock().expect("pool lock");
-        if self.max_idle == 0 || pool.len() < self.max_idle {
-            pool.push_back((stream, Instant::now()));
+    /// Connects from `source_address` when one is set.
+    async fn tcp_connect(&self) -> std::io::Result<TcpStream> {
+        if self.pooling.source.is_none() {
+            return TcpStream::connect(self.address).await;
         }
+        let local = self.local_address();
+        let socket = match local {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.bind(local)?;
+        socket.connect(self.address).await
+    }
+
+    fn give_back_tcp(&self, stream: Connection, dialled: Instant) {
+        self.give_back(&self.tcp, stream, dialled);
     }
 
     fn io_error(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::duration::parse_go_duration;
+use crate::duration::{format_go_duration, parse_go_duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -49,6 +49,13 @@ pub struct Options {
     /// The `tls` option's arguments: `[CERT KEY] [CA]`.
     pub tls: Vec<String>,
     pub tls_servername: Option<String>,
+    /// A pooled connection older than this is not used again (0: no limit).
+    pub max_age: Duration,
+    /// The local address every upstream socket is bound to.
+    pub source_address: Option<IpAddr>,
+    /// A NOERROR reply without answers goes to the next plugin when that is
+    /// another forward.
+    pub next_on_nodata: bool,
 }
 
 const MAX_TO: usize = 15;
@@ -101,9 +108,19 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, Coref
         max_idle_conns: 0,
         tls: Vec::new(),
         tls_servername: None,
+        max_age: Duration::ZERO,
+        source_address: None,
+        next_on_nodata: false,
     };
     while d.next_block() {
         block_option(d, &mut o)?;
+    }
+    if !o.max_age.is_zero() && o.max_age < o.expire {
+        return Err(CorefileError::plain(format!(
+            "max_age ({}) must not be less than expire ({})",
+            format_go_duration(o.max_age),
+            format_go_duration(o.expire)
+        )));
     }
     if let (Some(forward_level), Some(to)) = (
         &o.tls_servername,
@@ -136,7 +153,15 @@ fn block_option(d: &mut Dispenser, o: &mut Options) -> Result<(), CorefileError>
         }
         "force_tcp" => o.force_tcp = true,
         "prefer_udp" => o.prefer_udp = true,
-        "expire" => o.expire = duration(&one(d)?, "expire")?,
+        "expire" => o.expire = non_negative_duration(&one(d)?, "expire")?,
+        "max_age" => o.max_age = non_negative_duration(&one(d)?, "max_age")?,
+        "source_address" => o.source_address = Some(source_address(d, &one(d)?)?),
+        "next_on_nodata" => {
+            if !args.is_empty() {
+                return Err(d.arg_err());
+            }
+            o.next_on_nodata = true;
+        }
         "max_fails" => o.max_fails = number(&one(d)?)?,
         "max_connect_attempts" => o.max_connect_attempts = Some(number(&one(d)?)?),
         "health_check" => health_check(d, &args, o)?,
@@ -166,7 +191,7 @@ fn block_option(d: &mut Dispenser, o: &mut Options) -> Result<(), CorefileError>
             o.tls = args.clone();
         }
         "tls_servername" => o.tls_servername = Some(one(d)?),
-        "max_age" | "doh_method" | "source_address" | "resolver" | "next_on_nodata" => {}
+        "doh_method" | "resolver" => {}
         _ => return Err(d.err(format!("unknown property '{property}'"))),
     }
     Ok(())
@@ -197,6 +222,34 @@ fn health_check(d: &Dispenser, args: &[String], o: &mut Options) -> Result<(), C
 
 fn duration(text: &str, what: &str) -> Result<Duration, CorefileError> {
     parse_go_duration(text).map_err(|e| CorefileError::plain(format!("{what}: {e}")))
+}
+
+/// A duration that may be written negative (Go parses `-1s`), which
+/// CoreDNS then refuses by name.
+fn non_negative_duration(text: &str, what: &str) -> Result<Duration, CorefileError> {
+    let Some(magnitude) = text.strip_prefix('-') else {
+        return duration(text, what);
+    };
+    let value = duration(magnitude, what)?;
+    if value.is_zero() {
+        return Ok(value);
+    }
+    Err(CorefileError::plain(format!(
+        "{what} can't be negative: -{}",
+        format_go_duration(value)
+    )))
+}
+
+/// Go's `net.ParseIP`: an IPv4-mapped IPv6 address is the IPv4 address.
+fn source_address(d: &Dispenser, text: &str) -> Result<IpAddr, CorefileError> {
+    match text.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => Ok(v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6))),
+        Ok(ip) => Ok(ip),
+        Err(_) => Err(d.err(format!("invalid IP address: {text}"))),
+    }
 }
 
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, CorefileError> {

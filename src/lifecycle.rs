@@ -111,8 +111,13 @@ impl Reloader {
     /// Builds and applies the configuration now (SIGUSR1, or a changed file).
     pub async fn reload(&self) {
         logging::level("INFO", "Reloading");
-        let instance = match app::load(&self.source, self.dns_port) {
-            Ok(instance) => instance,
+        // Building may block (forward looks hostname TOs up), so it runs
+        // off the runtime's workers.
+        let (source, dns_port) = (self.source.clone(), self.dns_port);
+        let built = tokio::task::spawn_blocking(move || app::load(&source, dns_port)).await;
+        let instance = match built {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(error)) => return self.failed(&error.to_string()),
             Err(error) => return self.failed(&error.to_string()),
         };
         let (hash, period) = (instance.hash.clone(), instance.reload);

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use support::peers::PeerBins;
+use support::upstream::{Mode, Stub};
 
 const CASES: &[(&str, &str)] = &[
     ("unknown directive", ".:1 {\n whoami\n foo bar\n}\n"),
@@ -74,6 +75,18 @@ const CASES: &[(&str, &str)] = &[
         ".:1 {\n forward . 127.0.0.1 {\n  next_on_nodata x\n }\n}\n",
     ),
     (
+        "forward TO neither address, file nor domain",
+        ".:1 {\n forward . not..an-ip\n}\n",
+    ),
+    (
+        "forward resolver not an IP",
+        ".:1 {\n forward . 127.0.0.1 {\n  resolver dns.example\n }\n}\n",
+    ),
+    (
+        "forward resolver without argument",
+        ".:1 {\n forward . 127.0.0.1 {\n  resolver\n }\n}\n",
+    ),
+    (
         "forward tls server name given twice",
         ".:1 {\n forward . tls://127.0.0.1%a.test {\n  tls_servername b.test\n }\n}\n",
     ),
@@ -112,11 +125,38 @@ fn error_line(output: &Output) -> String {
 
 #[test]
 fn startup_and_check_errors_match_coredns() {
+    let cases: Vec<(String, String)> = CASES
+        .iter()
+        .map(|(label, text)| (label.to_string(), text.to_string()))
+        .collect();
+    assert_no_mismatches(&cases);
+}
+
+/// A hostname TO that the `resolver` (a stub on loopback) does not know:
+/// both servers fail at setup with the same text. No lookup leaves the
+/// machine: the name is asked of the stub only.
+#[test]
+fn hostname_lookup_failures_match_coredns() {
+    let resolver = Stub::start(Mode::LoopbackA);
+    let cases = vec![(
+        "unknown hostname TO".to_string(),
+        format!(
+            ".:1 {{\n forward . nxhost.test {{\n  resolver {}\n }}\n}}\n",
+            resolver.addr
+        ),
+    )];
+    assert_no_mismatches(&cases);
+    assert!(resolver.queries() >= 3, "both servers asked the stub");
+}
+
+/// Runs every case through CoreDNS, then clusterdns (start and `-check`),
+/// and fails listing each case whose exit code or error line differs.
+fn assert_no_mismatches(cases: &[(String, String)]) {
     let coredns = PeerBins::locate().coredns.join("coredns");
     let ours = support::process::binary();
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for (label, text) in CASES {
+    for (label, text) in cases {
         let file = dir.path().join("Corefile");
         std::fs::write(&file, text).unwrap();
         let theirs = run(&coredns, &[], &file);

@@ -165,3 +165,32 @@ fn next_on_nodata_chains_match_coredns() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn hostname_tos_match_coredns() {
+    // Both servers look `upstream.test` up at setup through the same
+    // loopback resolver stub (A: 127.0.0.1) and forward to the stub upstream.
+    let resolver = Stub::start(Mode::LoopbackA);
+    let upstream = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . upstream.test:{} {{\n  resolver {}\n }}\n}}\n",
+        upstream.addr.port(),
+        resolver.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let names = ["www.example.org.", "nxdomain.example.org."];
+    let types = [RecordType::A, RecordType::AAAA];
+    let (compared, failures) = compare_all(&coredns, &ours, &names, &types);
+    assert_eq!(
+        upstream.queries(),
+        2 * compared,
+        "every query reached the upstream"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

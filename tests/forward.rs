@@ -566,6 +566,27 @@ fn max_age_replaces_a_busy_pooled_socket_by_age_and_expire_alone_does_not() {
 }
 
 #[test]
+fn hostname_tos_are_looked_up_at_setup_through_the_resolver_option() {
+    let resolver = Stub::start(Mode::LoopbackA);
+    let upstream = Stub::start(Mode::Answer);
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . dns://upstream.test:{} {} {{\n  resolver 127.0.0.1:1 {}\n  policy sequential\n }}\n}}\n",
+        upstream.addr.port(),
+        upstream.addr,
+        resolver.addr
+    ));
+    // The first resolver refuses (nothing listens on port 1), the second
+    // answers A with 127.0.0.1 and has no AAAA.
+    let mut asked = resolver.names.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(asked, ["upstream.test.", "upstream.test."], "A and AAAA");
+    let reply = udp(server.addr(), &query("h.example.org.", RecordType::A));
+    assert_eq!(addresses(&reply), vec![expected_a("h.example.org.")]);
+    assert_eq!(upstream.queries(), 1);
+    assert_eq!(resolver.queries(), 2, "looked up once, at setup");
+}
+
+#[test]
 fn chaos_class_queries_are_forwarded_when_forward_is_loaded() {
     let stub = Stub::start(Mode::Answer);
     let server = forwarding(&stub, "");
@@ -645,12 +666,12 @@ fn resolv_conf_targets_and_bad_targets_at_setup() {
     };
     assert_eq!(check(&good).status.code(), Some(0));
     let bad = dir.path().join("bad");
-    std::fs::write(&bad, ".:1 {\n forward . not-an-ip\n}\n").unwrap();
+    std::fs::write(&bad, ".:1 {\n forward . not..an-ip\n}\n").unwrap();
     let output = check(&bad);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr).trim(),
-        "plugin/forward: not an IP address or file: \"not-an-ip\""
+        "plugin/forward: not an IP address, file, or valid domain: \"not..an-ip\""
     );
     let _ = Message::new(
         0,

@@ -30,6 +30,8 @@ pub enum Mode {
     Rcode(u8),
     /// A UDP answer bigger than 512 bytes (40 A records).
     Big,
+    /// A resolver for hostname TOs: every A answer is 127.0.0.1.
+    LoopbackA,
 }
 
 pub struct Stub {
@@ -198,6 +200,13 @@ fn replies(query: &Message, mode: &Mode, udp: bool, ttl: u32) -> Vec<Vec<u8>> {
             reply.answers.clear();
             reply.authorities.clear();
             reply.metadata.response_code = ResponseCode::from_low(*code);
+        }
+        Mode::LoopbackA => {
+            for record in &mut reply.answers {
+                if let RData::A(_) = record.data {
+                    record.data = RData::A(A::new(127, 0, 0, 1));
+                }
+            }
         }
         Mode::Big => {
             let owner = query.queries[0].name().clone();

@@ -8,6 +8,7 @@
 
 mod metrics;
 mod proxy;
+mod resolve;
 pub mod setup;
 mod tls;
 mod undecoded;

@@ -9,6 +9,8 @@ use hickory_proto::op::ResponseCode;
 use crate::corefile::{CorefileError, Dispenser};
 use crate::duration::{format_go_duration, parse_go_duration};
 
+use super::resolve::{HostEntry, host_entry, resolve};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     Random,
@@ -56,6 +58,8 @@ pub struct Options {
     /// A NOERROR reply without answers goes to the next plugin when that is
     /// another forward.
     pub next_on_nodata: bool,
+    /// Where hostname TOs are looked up (empty: the system resolver).
+    pub resolver: Vec<SocketAddr>,
 }
 
 const MAX_TO: usize = 15;
@@ -70,26 +74,9 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, Coref
         return Err(d.arg_err());
     }
     let from = normalize_from(from, block_zones)?;
-    let mut addresses = Vec::new();
-    for entry in to {
-        for address in upstreams(entry)? {
-            if !addresses.contains(&address) {
-                addresses.push(address);
-            }
-        }
-    }
-    if addresses.len() > MAX_TO {
-        return Err(CorefileError::plain(format!(
-            "more than {MAX_TO} TOs configured: {}",
-            addresses.len()
-        )));
-    }
-    if addresses.is_empty() {
-        return Err(CorefileError::plain("no valid upstream addresses found"));
-    }
     let mut o = Options {
         from,
-        to: addresses,
+        to: Vec::new(),
         except: Vec::new(),
         force_tcp: false,
         prefer_udp: false,
@@ -111,6 +98,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, Coref
         max_age: Duration::ZERO,
         source_address: None,
         next_on_nodata: false,
+        resolver: Vec::new(),
     };
     while d.next_block() {
         block_option(d, &mut o)?;
@@ -121,6 +109,21 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, Coref
             format_go_duration(o.max_age),
             format_go_duration(o.expire)
         )));
+    }
+    // As in CoreDNS, TOs come after the block, which may name resolvers.
+    let targets = to
+        .iter()
+        .map(|entry| target(entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    o.to = expand(&targets, &o.resolver)?;
+    let configured = targets.iter().filter(|t| !t.is_empty()).count();
+    if configured > MAX_TO {
+        return Err(CorefileError::plain(format!(
+            "more than {MAX_TO} TOs configured: {configured}"
+        )));
+    }
+    if o.to.is_empty() {
+        return Err(CorefileError::plain("no valid upstream addresses found"));
     }
     if let (Some(forward_level), Some(to)) = (
         &o.tls_servername,
@@ -191,7 +194,8 @@ fn block_option(d: &mut Dispenser, o: &mut Options) -> Result<(), CorefileError>
             o.tls = args.clone();
         }
         "tls_servername" => o.tls_servername = Some(one(d)?),
-        "doh_method" | "resolver" => {}
+        "resolver" => o.resolver = resolvers(d, &args)?,
+        "doh_method" => {}
         _ => return Err(d.err(format!("unknown property '{property}'"))),
     }
     Ok(())
@@ -287,11 +291,86 @@ fn normalize_from(from: &str, block_zones: &[String]) -> Result<String, Corefile
     Ok(addresses[0].zone.clone())
 }
 
+/// What one TO names before any lookup.
+#[derive(Debug)]
+pub enum Target {
+    /// Addresses, or a resolv.conf file's nameservers (maybe none).
+    Static(Vec<To>),
+    /// A hostname, looked up at setup.
+    Host(HostEntry),
+}
+
+impl Target {
+    /// A resolv.conf without nameservers counts for nothing, as in CoreDNS.
+    fn is_empty(&self) -> bool {
+        matches!(self, Target::Static(tos) if tos.is_empty())
+    }
+}
+
+/// Reads one TO: an address or file, else a hostname.
+pub fn target(entry: &str) -> Result<Target, CorefileError> {
+    match upstreams(entry) {
+        Ok(tos) => Ok(Target::Static(tos)),
+        Err(error) => match (host_entry(entry), error) {
+            (Some(host), _) => Ok(Target::Host(host)),
+            (None, NotStatic::Unsupported(error)) => Err(error),
+            (None, NotStatic::NeitherAddressNorFile) => Err(CorefileError::plain(format!(
+                "not an IP address, file, or valid domain: {entry:?}"
+            ))),
+        },
+    }
+}
+
+/// Every target's upstreams in order, hostnames looked up, each address once.
+fn expand(targets: &[Target], resolvers: &[SocketAddr]) -> Result<Vec<To>, CorefileError> {
+    let mut all: Vec<To> = Vec::new();
+    for target in targets {
+        let found = match target {
+            Target::Static(tos) => tos.clone(),
+            Target::Host(host) => resolve(host, resolvers)?,
+        };
+        for to in found {
+            if !all.iter().any(|seen| seen.address == to.address) {
+                all.push(to);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// `resolver IP[:PORT]...`: bare addresses on port 53.
+fn resolvers(d: &Dispenser, args: &[String]) -> Result<Vec<SocketAddr>, CorefileError> {
+    if args.is_empty() {
+        return Err(d.arg_err());
+    }
+    args.iter()
+        .map(|arg| {
+            arg.parse::<SocketAddr>()
+                .ok()
+                .or_else(|| Some(SocketAddr::new(arg.parse().ok()?, 53)))
+                .ok_or_else(|| {
+                    CorefileError::plain(format!(
+                        "resolver must be an IP address or IP:port: {arg:?}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Why a TO is not an address or file.
+#[derive(Debug)]
+pub enum NotStatic {
+    /// Neither: it may still be a hostname.
+    NeitherAddressNorFile,
+    /// A scheme or form that is an error whatever follows.
+    Unsupported(CorefileError),
+}
+
 /// One TO: `IP`, `IP:PORT`, `[v6]:PORT`, `dns://…`, `tls://IP[%NAME][:PORT]`,
 /// or a resolv.conf file.
-pub fn upstreams(entry: &str) -> Result<Vec<To>, CorefileError> {
+pub fn upstreams(entry: &str) -> Result<Vec<To>, NotStatic> {
     if let Some(rest) = entry.strip_prefix("tls://") {
-        return tls_upstream(rest, entry).map(|to| vec![to]);
+        return tls_upstream(rest).map(|to| vec![to]);
     }
     let plain = |address| To {
         address,
@@ -303,19 +382,18 @@ pub fn upstreams(entry: &str) -> Result<Vec<To>, CorefileError> {
         .iter()
         .find(|p| text.starts_with(**p))
     {
-        return Err(CorefileError::plain(format!(
+        return Err(NotStatic::Unsupported(CorefileError::plain(format!(
             "'{rest}' is not supported as a destination protocol in forward: {text}"
-        )));
+        ))));
     }
     if let Some(address) = socket_address(text, 53) {
         return Ok(vec![plain(address)]);
     }
     if std::path::Path::new(text).is_file() {
-        return Ok(resolv_conf(text)?.into_iter().map(plain).collect());
+        let servers = resolv_conf(text).map_err(NotStatic::Unsupported)?;
+        return Ok(servers.into_iter().map(plain).collect());
     }
-    Err(CorefileError::plain(format!(
-        "not an IP address or file: {entry:?}"
-    )))
+    Err(NotStatic::NeitherAddressNorFile)
 }
 
 fn socket_address(text: &str, default_port: u16) -> Option<SocketAddr> {
@@ -333,7 +411,7 @@ fn socket_address(text: &str, default_port: u16) -> Option<SocketAddr> {
 }
 
 /// `IP[%NAME][:PORT]` or `[IPv6%NAME]:PORT` after `tls://`; port 853 unless given.
-fn tls_upstream(rest: &str, entry: &str) -> Result<To, CorefileError> {
+fn tls_upstream(rest: &str) -> Result<To, NotStatic> {
     let (host, server_name) = match rest.rsplit_once('%') {
         None => (rest.to_string(), None),
         Some((host, tail)) => {
@@ -350,8 +428,7 @@ fn tls_upstream(rest: &str, entry: &str) -> Result<To, CorefileError> {
             (host, Some(name.to_string()).filter(|n| !n.is_empty()))
         }
     };
-    let address = socket_address(&host, 853)
-        .ok_or_else(|| CorefileError::plain(format!("not an IP address or file: {entry:?}")))?;
+    let address = socket_address(&host, 853).ok_or(NotStatic::NeitherAddressNorFile)?;
     Ok(To {
         address,
         tls: true,
@@ -403,6 +480,17 @@ mod tests {
         );
         assert_eq!(one("tls://[::1]"), tls("[::1]:853", None));
         assert!(!one("dns://127.0.0.1").tls);
-        assert!(upstreams("tls://not-an-ip").is_err());
+        assert!(matches!(
+            upstreams("tls://not-an-ip"),
+            Err(NotStatic::NeitherAddressNorFile)
+        ));
+        assert!(matches!(
+            target("tls://not..an-ip"),
+            Err(e) if e.to_string().contains("valid domain")
+        ));
+        assert!(matches!(
+            target("tls://dns.example"),
+            Ok(Target::Host(host)) if host.tls && host.port == 853
+        ));
     }
 }

@@ -78,6 +78,15 @@ const CASES: &[(&str, &str)] = &[
         "forward TO neither address, file nor domain",
         ".:1 {\n forward . not..an-ip\n}\n",
     ),
+    ("forward quic TO", ".:1 {\n forward . quic://127.0.0.1\n}\n"),
+    ("forward grpc TO", ".:1 {\n forward . grpc://[::1]\n}\n"),
+    ("forward unix TO", ".:1 {\n forward . unix:///tmp/x\n}\n"),
+    (
+        "forward https TO with a path",
+        ".:1 {\n forward . https://127.0.0.1/dns-query\n}\n",
+    ),
+    ("forward empty tls TO", ".:1 {\n forward . tls://\n}\n"),
+    ("forward empty dns TO", ".:1 {\n forward . dns://\n}\n"),
     (
         "forward resolver not an IP",
         ".:1 {\n forward . 127.0.0.1 {\n  resolver dns.example\n }\n}\n",

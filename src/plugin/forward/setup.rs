@@ -369,23 +369,44 @@ pub enum NotStatic {
 /// One TO: `IP`, `IP:PORT`, `[v6]:PORT`, `dns://…`, `tls://IP[%NAME][:PORT]`,
 /// or a resolv.conf file.
 pub fn upstreams(entry: &str) -> Result<Vec<To>, NotStatic> {
-    if let Some(rest) = entry.strip_prefix("tls://") {
-        return tls_upstream(rest).map(|to| vec![to]);
+    let unsupported = |text: String| Err(NotStatic::Unsupported(CorefileError::plain(text)));
+    let (scheme, rest) = match entry.split_once("://") {
+        Some((scheme, rest)) if SCHEMES.contains(&scheme) => (scheme, rest),
+        _ => ("dns", entry),
+    };
+    if rest.is_empty() {
+        return unsupported(format!("invalid address: {entry:?}"));
     }
+    match scheme {
+        "dns" => dns_upstreams(rest),
+        "tls" => tls_upstream(rest).map(|to| vec![to]),
+        "https" if rest.contains('/') => unsupported(format!(
+            "paths are not allowed in HTTPS upstream addresses (the /dns-query path is used by default): {entry}"
+        )),
+        "unix" => unsupported(not_supported(scheme, rest)),
+        _ => {
+            let port = if scheme == "quic" { 853 } else { 443 };
+            let address = socket_address(rest, port).ok_or(NotStatic::NeitherAddressNorFile)?;
+            unsupported(not_supported(scheme, &address.to_string()))
+        }
+    }
+}
+
+/// The schemes CoreDNS reads off a TO; only `dns` and `tls` are served here.
+const SCHEMES: [&str; 6] = ["dns", "tls", "https", "quic", "grpc", "unix"];
+
+/// CoreDNS's error for a scheme it knows but forward does not serve.
+fn not_supported(scheme: &str, host: &str) -> String {
+    format!("'{scheme}' is not supported as a destination protocol in forward: {scheme}://{host}")
+}
+
+/// A plain DNS TO: an address (port 53 unless given) or a resolv.conf file.
+fn dns_upstreams(text: &str) -> Result<Vec<To>, NotStatic> {
     let plain = |address| To {
         address,
         tls: false,
         server_name: None,
     };
-    let text = entry.strip_prefix("dns://").unwrap_or(entry);
-    if let Some(rest) = ["https://", "quic://", "grpc://"]
-        .iter()
-        .find(|p| text.starts_with(**p))
-    {
-        return Err(NotStatic::Unsupported(CorefileError::plain(format!(
-            "'{rest}' is not supported as a destination protocol in forward: {text}"
-        ))));
-    }
     if let Some(address) = socket_address(text, 53) {
         return Ok(vec![plain(address)]);
     }

@@ -523,6 +523,70 @@ fn answers_match_coredns_with_the_seed_corefile() {
     differential(&corefile, false);
 }
 
+/// Beyond CoreDNS: under `cache 30`, a Service created after its name was
+/// cached as NXDOMAIN resolves as soon as the apiserver's watch delivers
+/// it. CoreDNS on the same state keeps serving the cached NXDOMAIN (its
+/// issue #2434), while the same name with the DO bit (another cache key)
+/// shows it has the Service: the difference is the cache, not the watch.
+#[test]
+fn a_new_service_resolves_at_once_under_cache_30_where_coredns_serves_its_cached_nxdomain() {
+    let cluster = cluster();
+    let ns = cluster.namespace("cached");
+    let corefile = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n cache 30\n kubernetes cluster.local {\n  kubeconfig KUBECONFIG\n  ttl 30\n }\n}\n";
+    let coredns = Coredns::start(corefile, &cluster.kubeconfig);
+    let ours = start_ours(cluster, corefile);
+    cluster.apply(&support::peers::service_yaml(&ns, "before"));
+    let before = format!("before.{ns}.svc.cluster.local.");
+    for server in [coredns.addr(), ours.addr()] {
+        wait_answer(
+            server,
+            &before,
+            RecordType::A,
+            |r| !addresses(r).is_empty(),
+            "the first Service",
+        );
+    }
+    let name = format!("new.{ns}.svc.cluster.local.");
+    for server in [coredns.addr(), ours.addr()] {
+        assert!(
+            is_nxdomain(&ask(server, &name, RecordType::A)),
+            "cached as NXDOMAIN"
+        );
+    }
+    let created = std::time::Instant::now();
+    cluster.apply(&support::peers::service_yaml(&ns, "new"));
+    eventually(
+        Duration::from_secs(5),
+        "the new Service through cache 30",
+        || (!addresses(&ask(ours.addr(), &name, RecordType::A)).is_empty()).then_some(()),
+    );
+    println!(
+        "new Service answered {:?} after the create",
+        created.elapsed()
+    );
+    // CoreDNS's watch is as quick as ours; a second is a wide margin. Each
+    // question is asked once, since a too-early ask would itself be cached.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        is_nxdomain(&ask(coredns.addr(), &name, RecordType::A)),
+        "CoreDNS keeps its cached NXDOMAIN for up to 30 s"
+    );
+    let mut with_do = query(&name, RecordType::A);
+    let mut edns = Edns::new();
+    edns.set_dnssec_ok(true);
+    with_do.set_edns(edns);
+    let uncached = exchange(
+        coredns.addr(),
+        &with_do,
+        Transport::Udp,
+        Duration::from_secs(5),
+    );
+    assert!(
+        !addresses(&uncached.expect("reply")).is_empty(),
+        "CoreDNS has the Service under a key it had not cached"
+    );
+}
+
 /// `coredns_kubernetes_dns_programming_duration_seconds` from the
 /// EndpointSlice trigger-time annotation of a headless Service.
 #[test]

@@ -139,8 +139,10 @@ impl Plugin for Forward {
             }
         }
         // One future, not one wrapped in another: a wrapper would hold the
-        // Request a second time, and the future is moved several times.
-        Flow::Pending(Box::pin(inner.relay(req, next)))
+        // Request a second time. The Request is boxed because an async fn
+        // keeps its arguments apart from the locals they move into, which
+        // would also hold it twice.
+        Flow::Pending(Box::pin(inner.relay(Box::new(req), next)))
     }
 }
 
@@ -199,7 +201,7 @@ impl Inner {
     }
 
     /// CoreDNS's forward `ServeDNS` loop, holding a `max_concurrent` slot.
-    async fn relay(self: Arc<Self>, mut req: Request, next: Next) -> Exchange {
+    async fn relay(self: Arc<Self>, mut req: Box<Request>, next: Next) -> Exchange {
         let _slot = InFlight(&self);
         let list = self.order();
         let deadline = Instant::now() + QUERY_BUDGET;
@@ -252,7 +254,7 @@ impl Inner {
                         let status =
                             req.write(reply_to(&req.msg, ResponseCode::FormErr), "forward");
                         return Exchange {
-                            req,
+                            req: *req,
                             status: Status {
                                 rcode: status.rcode,
                                 error: None,
@@ -272,14 +274,16 @@ impl Inner {
                                 && rcode == ResponseCode::NoError
                                 && no_answers(&reply, undecoded.as_ref())))
                     {
-                        return next.serve(req).finish().await;
+                        // Boxed: a rare path, and its future would double
+                        // the size of every query's.
+                        return Box::pin(next.serve(*req).finish()).await;
                     }
                     let status = match undecoded {
                         Some(undecoded) => req.write_undecoded(reply, undecoded, "forward"),
                         None => req.write(reply, "forward"),
                     };
                     return Exchange {
-                        req,
+                        req: *req,
                         status: Status {
                             rcode: status.rcode,
                             error: None,
@@ -290,7 +294,7 @@ impl Inner {
         }
         let error = last_error.unwrap_or_else(|| "no healthy proxies".to_string());
         Exchange {
-            req,
+            req: *req,
             status: Status::failed(ResponseCode::ServFail, error),
         }
     }

@@ -154,8 +154,10 @@ impl Upstream {
                 self.exchange_udp(&bytes, query, buffer, timeout, undecoded)
                     .await
             }
-            Transport::Tcp => self
-                .exchange_tcp(&bytes, id, timeout)
+            // Boxed: the TCP and TLS futures are several times the size of
+            // the UDP one, and an unboxed await would make every query's
+            // future that large (and copy it when it is boxed and spawned).
+            Transport::Tcp => Box::pin(self.exchange_tcp(&bytes, id, timeout))
                 .await
                 .map(Answer::from),
         }

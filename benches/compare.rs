@@ -7,6 +7,10 @@
 //! offered load (from /proc/PID/stat), p50/p99 latency at half of
 //! clusterdns's saturation rate, and RSS.
 //!
+//! Saturation QPS is measured twice: under dnsperf, and under the batched
+//! client of `common/blast.rs`, which one CPU can drive far past dnsperf's
+//! limit, so that the QPS ratio is the servers' own.
+//!
 //! CPU per query at saturation is the server's capacity per core
 //! (1 / CPU per query): on a 2-core machine one dnsperf thread may not
 //! drive a fast server to a full core, so its saturation QPS is a lower
@@ -21,6 +25,8 @@
 //! Run with `bench/run` (which installs dnsperf and knotd and builds the
 //! peers); the table goes to `bench/results/`.
 
+#[path = "common/blast.rs"]
+mod blast;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "../tests/support/mod.rs"]
@@ -44,6 +50,10 @@ const FIXED_QPS: u32 = 20_000;
 #[derive(Default, Clone)]
 struct Result {
     qps: f64,
+    /// Saturation QPS with the batched client (`blast`), and the share of
+    /// one core the server used meanwhile.
+    batched_qps: f64,
+    batched_cpu_share: f64,
     /// Server CPU per answered query during the saturation run.
     saturated_cpu_us_per_query: f64,
     /// Share of one core the server used during the saturation run: below
@@ -69,6 +79,8 @@ const ROUNDS: usize = 3;
 /// One server's figures from one round.
 struct Sample {
     qps: f64,
+    batched_qps: f64,
+    batched_cpu_share: f64,
     saturated_cpu_us_per_query: f64,
     saturated_cpu_share: f64,
     cpu_us_per_query: f64,
@@ -102,6 +114,8 @@ fn measure_mix(servers: &[Server], queries: &Path) -> Vec<Result> {
             let median = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
             Result {
                 qps: median(|s| s.qps),
+                batched_qps: median(|s| s.batched_qps),
+                batched_cpu_share: median(|s| s.batched_cpu_share),
                 saturated_cpu_us_per_query: median(|s| s.saturated_cpu_us_per_query),
                 saturated_cpu_share: median(|s| s.saturated_cpu_share),
                 p50_ms: median(|s| s.p50_ms),
@@ -114,8 +128,8 @@ fn measure_mix(servers: &[Server], queries: &Path) -> Vec<Result> {
         .collect()
 }
 
-/// The server's CPU seconds over one dnsperf run, with the run.
-fn with_cpu(pid: u32, run: impl FnOnce() -> Run) -> (f64, Run) {
+/// The server's CPU seconds over one load run, with the run.
+fn with_cpu<T>(pid: u32, run: impl FnOnce() -> T) -> (f64, T) {
     let before = cpu_seconds(pid);
     let result = run();
     (cpu_seconds(pid) - before, result)
@@ -128,6 +142,15 @@ fn sample(server: &Server, queries: &Path, rate: u32) -> Sample {
     let (saturated_cpu, saturated) = with_cpu(pid, || {
         dnsperf(server.port, queries, SATURATION_SECONDS, None, false)
     });
+    let (batched_cpu, batched) = with_cpu(pid, || {
+        blast::blast(server.port, queries, SATURATION_SECONDS, 1)
+    });
+    if batched.lost > batched.completed / 100 {
+        eprintln!(
+            "compare: {} batched: {} lost, {} completed ({} neither NOERROR nor NXDOMAIN)",
+            server.name, batched.lost, batched.completed, batched.failed
+        );
+    }
     let (fixed_cpu, fixed) = with_cpu(pid, || {
         dnsperf(server.port, queries, FIXED_SECONDS, Some(FIXED_QPS), false)
     });
@@ -136,6 +159,8 @@ fn sample(server: &Server, queries: &Path, rate: u32) -> Sample {
     let others = (cpu_busy_seconds(0) - busy) - (cpu_seconds(pid) - own);
     Sample {
         qps: saturated.qps,
+        batched_qps: batched.qps,
+        batched_cpu_share: batched_cpu / f64::from(SATURATION_SECONDS),
         saturated_cpu_us_per_query: per_query(saturated_cpu, &saturated),
         saturated_cpu_share: saturated_cpu / f64::from(SATURATION_SECONDS),
         cpu_us_per_query: per_query(fixed_cpu, &fixed),
@@ -306,20 +331,22 @@ fn render(table: &[(String, Vec<(&'static str, Result)>)]) -> String {
     let mut out = String::new();
     writeln!(out, "# clusterdns benchmark\n").unwrap();
     writeln!(out, "Server pinned to CPU 0 (CoreDNS with GOMAXPROCS=1, clusterdns with one worker), dnsperf to CPU 1; loopback; no log plugin.").unwrap();
-    writeln!(out, "The servers of a mix run side by side and take turns: {ROUNDS} rounds each of saturation for {SATURATION_SECONDS}s, CPU/query at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s and latency for {LATENCY_SECONDS}s at half of clusterdns's saturation QPS; medians of the rounds. CPU/query at saturation is the server's own CPU time per answered query while dnsperf sends as fast as it can: its inverse is the capacity of one core, which holds even when the server's share of the core stays below 1 because one dnsperf thread could not drive it further. Only ratios from the same run count.\n").unwrap();
+    writeln!(out, "The servers of a mix run side by side and take turns: {ROUNDS} rounds each of saturation for {SATURATION_SECONDS}s, CPU/query at {FIXED_QPS} QPS offered for {FIXED_SECONDS}s and latency for {LATENCY_SECONDS}s at half of clusterdns's saturation QPS; medians of the rounds. CPU/query at saturation is the server's own CPU time per answered query while dnsperf sends as fast as it can: its inverse is the capacity of one core, which holds even when the server's share of the core stays below 1 because one dnsperf thread could not drive it further. The batched client (benches/common/blast.rs: sendmmsg/recvmmsg, 64 per call, 192 in flight, on CPU 1) saturates each server a second time past dnsperf's limit. Only ratios from the same run count.\n").unwrap();
     writeln!(
         out,
-        "| mix | server | QPS at saturation | server's core share at saturation | CPU µs/query at saturation | CPU µs/query at {FIXED_QPS} QPS | p50 ms | p99 ms | RSS MiB | CPU 0 to others during latency run |"
+        "| mix | server | QPS at saturation | server's core share at saturation | QPS at saturation, batched client | server's core share, batched client | CPU µs/query at saturation | CPU µs/query at {FIXED_QPS} QPS | p50 ms | p99 ms | RSS MiB | CPU 0 to others during latency run |"
     )
     .unwrap();
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for (mix, rows) in table {
         for (name, r) in rows {
             writeln!(
                 out,
-                "| {mix} | {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.1} | {:.0} % |",
+                "| {mix} | {name} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.1} | {:.0} % |",
                 r.qps,
                 r.saturated_cpu_share,
+                r.batched_qps,
+                r.batched_cpu_share,
                 r.saturated_cpu_us_per_query,
                 r.cpu_us_per_query,
                 r.p50_ms,
@@ -337,8 +364,8 @@ fn render(table: &[(String, Vec<(&'static str, Result)>)]) -> String {
 /// Other server ÷ clusterdns, for CPU per query (saturated and at the
 /// fixed rate) and clusterdns ÷ CoreDNS for saturation QPS.
 fn render_ratios(out: &mut String, table: &[(String, Vec<(&'static str, Result)>)]) {
-    writeln!(out, "\n| mix | CPU/query at saturation CoreDNS ÷ clusterdns (capacity per core) | CPU/query at {FIXED_QPS} QPS CoreDNS ÷ clusterdns | CPU/query at saturation knotd ÷ clusterdns | CPU/query at {FIXED_QPS} QPS knotd ÷ clusterdns | QPS at saturation clusterdns ÷ CoreDNS |").unwrap();
-    writeln!(out, "|---|---|---|---|---|---|").unwrap();
+    writeln!(out, "\n| mix | CPU/query at saturation CoreDNS ÷ clusterdns (capacity per core) | CPU/query at {FIXED_QPS} QPS CoreDNS ÷ clusterdns | CPU/query at saturation knotd ÷ clusterdns | CPU/query at {FIXED_QPS} QPS knotd ÷ clusterdns | QPS at saturation clusterdns ÷ CoreDNS | QPS at saturation, batched client, clusterdns ÷ CoreDNS | QPS at saturation, batched client, clusterdns ÷ knotd |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|---|---|").unwrap();
     for (mix, rows) in table {
         let find = |name: &str| {
             rows.iter()
@@ -355,17 +382,24 @@ fn render_ratios(out: &mut String, table: &[(String, Vec<(&'static str, Result)>
         let saturated: fn(&Result) -> f64 = |r| r.saturated_cpu_us_per_query;
         let fixed: fn(&Result) -> f64 = |r| r.cpu_us_per_query;
         let (coredns, knotd) = (find("CoreDNS"), find("knotd"));
-        let qps = coredns
-            .as_ref()
-            .map(|c| format!("{:.2}×", ours.qps / c.qps))
-            .unwrap_or_else(|| "–".into());
+        let throughput = |other: &Option<Result>, qps: fn(&Result) -> f64| {
+            other
+                .as_ref()
+                .map(|o| format!("{:.2}×", qps(&ours) / qps(o)))
+                .unwrap_or_else(|| "–".into())
+        };
+        let dnsperf_qps: fn(&Result) -> f64 = |r| r.qps;
+        let batched_qps: fn(&Result) -> f64 = |r| r.batched_qps;
         writeln!(
             out,
-            "| {mix} | {} | {} | {} | {} | {qps} |",
+            "| {mix} | {} | {} | {} | {} | {} | {} | {} |",
             ratio(&coredns, saturated),
             ratio(&coredns, fixed),
             ratio(&knotd, saturated),
             ratio(&knotd, fixed),
+            throughput(&coredns, dnsperf_qps),
+            throughput(&coredns, batched_qps),
+            throughput(&knotd, batched_qps),
         )
         .unwrap();
     }

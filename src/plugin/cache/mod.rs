@@ -4,8 +4,9 @@
 //! SERVFAIL), key = DO, CD, qtype, qclass and the lower-case name, every TTL
 //! flattened to the message minimum clamped to [MINTTL, TTL], AA set on
 //! hits, no TC replies stored, prefetch, serve_stale, `disable`, `keepttl`.
-//! The stores are bounded `quick_cache` maps (a hit costs ~40 ns, against
-//! ~230 ns for moka; perf-and-crates.md §A7.2).
+//! The stores are bounded `quick_cache` maps: a hit costs ~40 ns against
+//! ~230 ns for moka (perf-and-crates.md §A7.2), measured again on this
+//! key shape by `benches/cache_map.rs`.
 //!
 //! Beyond CoreDNS: an entry under a kubernetes zone remembers the index
 //! generation it was built from and is dropped once the watched data
@@ -36,13 +37,34 @@ pub type ClusterLink = Arc<OnceLock<(Arc<Shared>, Vec<String>)>>;
 
 const FAIL_SAFE_TTL: Duration = Duration::from_secs(5);
 
+/// What an entry is stored under (public for `benches/cache_map.rs`,
+/// which measures the map with this very key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+pub struct Key {
     name: Box<str>,
     qtype: RecordType,
     qclass: DNSClass,
     do_bit: bool,
     cd: bool,
+}
+
+impl Key {
+    /// `lower_name` is the question name in lower case, fully qualified.
+    pub fn new(
+        lower_name: &str,
+        qtype: RecordType,
+        qclass: DNSClass,
+        do_bit: bool,
+        cd: bool,
+    ) -> Key {
+        Key {
+            name: lower_name.into(),
+            qtype,
+            qclass,
+            do_bit,
+            cd,
+        }
+    }
 }
 
 /// One stored reply.
@@ -122,13 +144,13 @@ impl Plugin for Cache {
         if longest_match(inner.o.zones.iter().map(String::as_str), &req.qname_lower).is_none() {
             return next.serve(req);
         }
-        let key = Key {
-            name: req.qname_lower.as_str().into(),
-            qtype: req.qtype(),
-            qclass: req.qclass(),
-            do_bit: req.do_bit(),
-            cd: req.msg.metadata.checking_disabled,
-        };
+        let key = Key::new(
+            &req.qname_lower,
+            req.qtype(),
+            req.qclass(),
+            req.do_bit(),
+            req.msg.metadata.checking_disabled,
+        );
         let now = Instant::now();
         inner.metrics.requests.inc();
         let Some(item) = inner.lookup(&key, now) else {

@@ -7,9 +7,8 @@ mod support;
 use std::time::Duration;
 
 use clusterdns::diff::{Transport, compare, exchange};
-use hickory_proto::op::Edns;
 use hickory_proto::rr::{DNSClass, RecordType};
-use support::dns::{query, query_class};
+use support::dns::{query, query_class, with_edns};
 use support::peers::{Coredns, cluster};
 use support::process::Clusterdns;
 use support::tls_upstream::{TlsStub, fixture};
@@ -133,13 +132,10 @@ fn compare_each(
                 (Transport::Tcp, false),
                 (Transport::Tcp, true),
             ] {
-                let mut msg = query(name, qtype);
-                if edns {
-                    let mut opt = Edns::new();
-                    opt.set_max_payload(1232);
-                    opt.set_dnssec_ok(true);
-                    msg.set_edns(opt);
-                }
+                let msg = match edns {
+                    true => with_edns(query(name, qtype), 1232, true),
+                    false => query(name, qtype),
+                };
                 let timeout = Duration::from_secs(5);
                 let ask_both = || {
                     let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();

@@ -571,10 +571,7 @@ fn a_new_service_resolves_at_once_under_cache_30_where_coredns_serves_its_cached
         is_nxdomain(&ask(coredns.addr(), &name, RecordType::A)),
         "CoreDNS keeps its cached NXDOMAIN for up to 30 s"
     );
-    let mut with_do = query(&name, RecordType::A);
-    let mut edns = Edns::new();
-    edns.set_dnssec_ok(true);
-    with_do.set_edns(edns);
+    let with_do = support::dns::with_edns(query(&name, RecordType::A), 512, true);
     let uncached = exchange(
         coredns.addr(),
         &with_do,

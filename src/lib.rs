@@ -7,10 +7,12 @@
 pub mod app;
 pub mod corefile;
 pub mod diff;
+pub mod dns;
 pub mod duration;
 pub mod kubernetes;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod plugin;
 pub mod server;

@@ -2,9 +2,8 @@
 //! on stdout.
 //!
 //! Why not `tracing`: dashboards and log pipelines parse CoreDNS's exact
-//! lines, and a subscriber on the hot path costs a quarter of the throughput
-//! (perf-and-crates.md §A7). Nothing here runs per query unless the `log`
-//! plugin is on.
+//! lines, and a subscriber on the hot path costs throughput. Nothing here
+//! runs per query unless the `log` plugin is on.
 
 use std::io::Write;
 

@@ -2,7 +2,7 @@
 //! and buckets, and per-(server, zone) handle sets resolved once.
 //!
 //! Why handle sets: looking a labelled child up per query costs 30–145 ns
-//! and takes a lock; a resolved handle costs 5 ns (perf-and-crates.md §B5).
+//! and takes a lock; a resolved handle costs 5 ns.
 //! Children are created lazily on first use so the exposition shows the same
 //! series CoreDNS would.
 
@@ -14,7 +14,7 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
-use crate::server::request::Proto;
+use crate::dns::Proto;
 
 const DURATION_BUCKETS: [f64; 16] = [
     0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
 use clusterdns::server::handler::{Arrival, Handled, handle_packet};
-use clusterdns::server::request::Proto;
+use clusterdns::dns::Proto;
 use clusterdns::server::routing::Routes;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +34,7 @@ static ROUTES: LazyLock<Arc<ArcSwap<Routes>>> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     // Our encoder must write what hickory writes for any message it takes.
     if let Ok(message) = hickory_proto::op::Message::from_vec(data)
-        && let Some(ours) = clusterdns::server::encoder::encode(&message)
+        && let Some(ours) = clusterdns::dns::encoder::encode(&message)
         && let Ok(theirs) = message.to_vec()
     {
         assert_eq!(ours, theirs, "encoder differs from hickory");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::model::{Pod, Service, ServiceKind, Slice};
 pub use super::sharded::Map;
 use super::sharded::Sharded;
-use super::store::{Change, Store, Table};
+use super::store::{Change, Changed, Store, Table};
 
 type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
@@ -46,15 +46,6 @@ pub struct Index {
     pub namespaces: Arc<Set<Arc<str>>>,
     pub serial: u32,
     pub synced: bool,
-}
-
-/// Which kinds changed since the last index was built.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Changed {
-    pub services: bool,
-    pub slices: bool,
-    pub pods: bool,
-    pub namespaces: bool,
 }
 
 impl Index {
@@ -373,7 +364,7 @@ mod tests {
             .slices
             .apply("ns/a-1".into(), Some(slice("a", [10, 1, 0, 1])));
         store.take_changes();
-        let first = store.index();
+        let first = Index::build(&store);
 
         store
             .services
@@ -450,7 +441,7 @@ mod tests {
         };
         store.services.apply("other/x".into(), Some(other));
         store.take_changes();
-        let mut index = store.index();
+        let mut index = Index::build(&store);
         type Step = Box<dyn Fn(&mut Store)>;
         let steps: Vec<Step> = vec![
             Box::new(|s| {
@@ -474,7 +465,7 @@ mod tests {
             step(&mut store);
             let changed = store.take_changes();
             let patched = Index::rebuild(&store, &index, changed);
-            assert_eq!(service_view(&patched), service_view(&store.index()));
+            assert_eq!(service_view(&patched), service_view(&Index::build(&store)));
             index = patched;
         }
         assert!(index.service("ns", "b").is_none());
@@ -546,7 +537,7 @@ mod tests {
         store.pods.apply("ns/p".into(), Some(pod("p", "10.2.0.1")));
         store.pods.apply("ns/q".into(), Some(pod("q", "10.2.0.1")));
         store.take_changes();
-        let mut index = store.index();
+        let mut index = Index::build(&store);
         type Step = Box<dyn Fn(&mut Store)>;
         let steps: Vec<Step> = vec![
             Box::new(|s| {
@@ -575,7 +566,10 @@ mod tests {
             step(&mut store);
             let changed = store.take_changes();
             let patched = Index::rebuild(&store, &index, changed);
-            assert_eq!(endpoint_view(&patched), endpoint_view(&store.index()));
+            assert_eq!(
+                endpoint_view(&patched),
+                endpoint_view(&Index::build(&store))
+            );
             index = patched;
         }
         assert!(index.service_slices("ns", "a").is_empty());
@@ -601,7 +595,7 @@ mod tests {
         };
         store.services.apply("other/x".into(), Some(other));
         store.take_changes();
-        let first = store.index();
+        let first = Index::build(&store);
         store
             .services
             .apply("ns/b".into(), Some(service("b", [10, 0, 0, 2])));

@@ -20,17 +20,20 @@ pub struct Shared {
     generation: std::sync::atomic::AtomicU64,
     store: Mutex<Store>,
     dirty: Notify,
+    /// Called after every publish (the server's memo epoch, for one).
+    published: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Shared {
     pub fn new(mut store: Store) -> Arc<Shared> {
         store.take_changes();
-        let index = store.index();
+        let index = Index::build(&store);
         Arc::new(Shared {
             index: ArcSwap::from_pointee(index),
             generation: Default::default(),
             store: Mutex::new(store),
             dirty: Notify::new(),
+            published: Mutex::new(Vec::new()),
         })
     }
 
@@ -63,7 +66,14 @@ impl Shared {
         drop(store);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        crate::server::memo::invalidate();
+        for hook in self.published.lock().expect("hooks lock").iter() {
+            hook();
+        }
+    }
+
+    /// Runs `hook` after every publish from now on.
+    pub fn on_publish(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        self.published.lock().expect("hooks lock").push(hook);
     }
 
     /// Changes whenever a new index is published.

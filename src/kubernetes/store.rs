@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::index::{Changed, Index};
 use super::model::{Namespace, Pod, Service, Slice};
 
 /// `namespace/name` (or the uid) of an object.
@@ -181,10 +180,6 @@ impl Store {
             && (!self.watch_pods || self.pods.synced)
     }
 
-    pub fn index(&self) -> Index {
-        Index::build(self)
-    }
-
     /// The kinds changed since the last call (which clears the marks).
     pub fn take_changes(&mut self) -> Changed {
         Changed {
@@ -194,4 +189,13 @@ impl Store {
             namespaces: self.namespaces.take_changed(),
         }
     }
+}
+
+/// Which kinds changed since the last index was built.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Changed {
+    pub services: bool,
+    pub slices: bool,
+    pub pods: bool,
+    pub namespaces: bool,
 }

@@ -7,9 +7,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::Plugin;
 use crate::corefile::{CorefileError, Dispenser, ServerBlock};
-use crate::server::http::ReadySet;
+use crate::dns::{DataEpoch, Plugin};
 
 /// Every directive this server understands, in chain order. Directives that
 /// are not in the query path (bind, reload, ready, health) are listed where
@@ -63,11 +62,15 @@ pub struct BlockContext<'a> {
     pub servers: &'a [Arc<str>],
     /// The port of the block's first key.
     pub first_port: u16,
+    /// What the block's data sources bump on every publish.
+    pub epoch: &'a DataEpoch,
 }
 
 /// The plugins of one block in chain order, plus the non-chain settings.
 pub struct BlockPlugins {
     pub chain: Vec<Arc<dyn Plugin>>,
+    /// Where in `chain` the first `forward` is.
+    pub first_forward: Option<usize>,
     pub extras: BlockExtras,
 }
 
@@ -98,7 +101,7 @@ pub fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError>
 /// Runs every directive's setup for one block, in the fixed order.
 pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError> {
     let mut chain: Vec<Arc<dyn Plugin>> = Vec::new();
-    let cluster: super::cache::ClusterLink = Default::default();
+    let cluster: super::pkg::cluster::ClusterLink = Default::default();
     let mut autopath: Option<Arc<super::autopath::AutoPath>> = None;
     let mut pods_verified = false;
     let mut extras = BlockExtras {
@@ -121,12 +124,12 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "log" => chain.push(Arc::new(super::log::setup(&mut d).map_err(wrap)?)),
             "kubernetes" => {
                 let local_ips = if extras.bind.is_empty() {
-                    crate::server::interfaces::addresses()
+                    crate::net::interfaces::addresses()
                 } else {
                     Vec::new()
                 };
-                let plugin =
-                    super::kubernetes::setup(&mut d, ctx.zones, local_ips).map_err(wrap)?;
+                let plugin = super::kubernetes::setup(&mut d, ctx.zones, local_ips, ctx.epoch)
+                    .map_err(wrap)?;
                 let _ = cluster.set((plugin.shared().clone(), plugin.zones().to_vec()));
                 pods_verified = plugin.pods_verified();
                 chain.push(Arc::new(plugin));
@@ -185,7 +188,19 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
         );
         chain.insert(0, Arc::new(metrics));
     }
-    Ok(BlockPlugins { chain, extras })
+    let first_forward = chain.iter().position(|p| p.name() == "forward");
+    Ok(BlockPlugins {
+        chain,
+        first_forward,
+        extras,
+    })
+}
+
+/// The plugins one `/ready` endpoint reports on.
+#[derive(Clone, Default)]
+pub struct ReadySet {
+    pub plugins: Vec<(String, Arc<dyn Plugin>)>,
+    pub continuously: bool,
 }
 
 /// The ready set of one block: its plugins that report readiness.

@@ -13,11 +13,11 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 
 use super::memo::Memo;
-use super::request::{Proto, Reply, Request, reply_to};
 use super::routing::Routes;
-use super::wire::{self, Admission};
+use crate::dns::names::lower_fqdn;
+use crate::dns::wire::{self, Admission, reply_to};
+use crate::dns::{Exchange, Flow, Proto, Reentry, Reply, Request, Upstream};
 use crate::metrics::Observation;
-use crate::plugin::{Exchange, Flow};
 
 /// The outcome of handling a packet.
 pub enum Handled {
@@ -53,7 +53,7 @@ pub fn handle_udp_packet(
     if let Some(reply) = memo.recall(&routes, packet, arrival.src) {
         return Handled::Reply(reply);
     }
-    let generation = Memo::generation_now();
+    let generation = routes.epoch.current();
     serve_packet(shared, &routes, packet, arrival, Some((memo, generation)))
 }
 
@@ -87,7 +87,7 @@ fn serve_packet(
         return Handled::Reply(wire::encode(&wire::badvers_reply(&msg)));
     }
     let is_ds = question.query_type() == RecordType::DS;
-    let qname = super::request::lower_fqdn(question.name());
+    let qname = lower_fqdn(question.name());
     let Some(route) = routes.select(&qname, is_ds) else {
         return refuse(routes, &msg, packet.len(), arrival);
     };
@@ -103,7 +103,7 @@ fn serve_packet(
         arrival.proto,
         route.origin.clone(),
     );
-    req.server = Some(shared.clone());
+    req.upstream = Some(Upstream::new(shared.clone()));
     if route.chain.forwards() {
         req.raw = Some(packet.into());
         req.undecoded_ok = route.chain.relays_undecoded();
@@ -122,6 +122,16 @@ fn serve_packet(
             Handled::Reply(bytes)
         }
         Flow::Pending(future) => Handled::Pending(Box::pin(async move { finish(future.await) })),
+    }
+}
+
+/// A listener's current routing is how a plugin re-enters the server.
+impl Reentry for ArcSwap<Routes> {
+    fn resolve(&self, mut req: Request) -> Option<Flow> {
+        let routes = self.load();
+        let route = routes.select(&req.qname_lower, false)?;
+        req.origin = route.origin.clone();
+        Some(route.chain.serve(req))
     }
 }
 

@@ -18,14 +18,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use tokio::sync::oneshot;
 
-use crate::plugin::Plugin;
-
-/// The plugins one `/ready` endpoint reports on.
-#[derive(Clone, Default)]
-pub struct ReadySet {
-    pub plugins: Vec<(String, Arc<dyn Plugin>)>,
-    pub continuously: bool,
-}
+use crate::plugin::registry::ReadySet;
 
 /// What each address serves.
 #[derive(Clone, Default)]

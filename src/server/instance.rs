@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::http::HttpRoutes;
-use super::request::Origin;
 use super::routing::{Route, Routes};
 use crate::corefile::{CorefileError, ServerBlock, Transport, parse_address};
-use crate::plugin::Chain;
+use crate::dns::{Chain, DataEpoch, Origin};
 use crate::plugin::registry::{self, BlockContext};
 
 /// Where one DNS listener binds: an IP (None = every interface) and a port.
@@ -64,6 +63,8 @@ struct Builder {
     lameduck: Duration,
     reload: Option<Duration>,
     zone_lines: BTreeSet<String>,
+    /// Shared by this configuration's routing tables and data sources.
+    epoch: DataEpoch,
 }
 
 impl Builder {
@@ -106,8 +107,9 @@ impl Builder {
             zones: &zones,
             servers: &servers,
             first_port: addresses.first().map(|a| a.port).unwrap_or(dns_port),
+            epoch: &self.epoch,
         })?;
-        let chain = Chain::new(plugins.chain);
+        let chain = Chain::new(plugins.chain, plugins.first_forward);
         let block_zones: Arc<[String]> = zones.clone().into();
         for (key, zone) in placements {
             self.place(key, zone, &chain, &block_zones)?;
@@ -183,7 +185,7 @@ impl Builder {
                     .get(&key)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(key.label()));
-                (key, Arc::new(Routes::new(zones, label)))
+                (key, Arc::new(Routes::new(zones, label, self.epoch.clone())))
             })
             .collect();
         Instance {
@@ -231,8 +233,8 @@ pub fn bind_address(key: ListenKey) -> SocketAddr {
 
 impl Instance {
     /// Every plugin instance of every chain, once each.
-    pub fn plugins(&self) -> Vec<Arc<dyn crate::plugin::Plugin>> {
-        let mut seen: Vec<Arc<dyn crate::plugin::Plugin>> = Vec::new();
+    pub fn plugins(&self) -> Vec<Arc<dyn crate::dns::Plugin>> {
+        let mut seen: Vec<Arc<dyn crate::dns::Plugin>> = Vec::new();
         for routes in self.listeners.values() {
             for route in routes.routes() {
                 for plugin in route.chain.plugins() {

@@ -9,7 +9,7 @@
 //! reply costs a hash look-up and a copy.
 //!
 //! When a reply may be remembered is decided by the chain (see
-//! [`crate::plugin::MemoRole`]): only a reply the `kubernetes` plugin wrote
+//! [`crate::dns::MemoRole`]): only a reply the `kubernetes` plugin wrote
 //! from its index, behind plugins that pass the reply on untouched
 //! (`errors`, and `loadbalance` when the reply has nothing to shuffle) or
 //! only observe it (`prometheus`, whose observation is replayed on every
@@ -31,24 +31,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::request::Proto;
 use super::routing::Routes;
+use crate::dns::{MemoTerms, Proto, TtlClock};
 use crate::metrics::Replay;
-
-/// Bumped whenever any answer source publishes new data.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// Called after a new index is published: every remembered reply is stale.
-pub fn invalidate() {
-    GENERATION.fetch_add(1, Ordering::Release);
-}
-
-fn generation() -> u64 {
-    GENERATION.load(Ordering::Acquire)
-}
 
 /// Queries longer than this are not remembered (a plain question with an
 /// OPT record is well under it).
@@ -59,48 +46,6 @@ const MAX_QUERY: usize = 512;
 /// costs bounded memory and the hot names come back at once.
 const MAX_ENTRIES: usize = 4096;
 const MAX_BYTES: usize = 1 << 20;
-
-/// On what terms a written reply may be remembered; set by the plugin that
-/// wrote it.
-#[derive(Debug, Clone, Copy)]
-pub struct MemoTerms {
-    /// The plugin that set the terms (the chain checks it is its source).
-    pub source: &'static str,
-    /// A moment from which the reply must not be sent again.
-    pub until: Option<Instant>,
-    /// Rewrite every record's TTL to `ttl - whole seconds since stored`.
-    pub ttl_clock: Option<TtlClock>,
-}
-
-/// The cache's clock of an item: stored at `stored` with TTL `ttl`.
-#[derive(Debug, Clone, Copy)]
-pub struct TtlClock {
-    pub stored: Instant,
-    pub ttl: u32,
-}
-
-impl TtlClock {
-    /// Seconds left at `now`; zero or less once expired.
-    pub fn left(&self, now: Instant) -> i64 {
-        i64::from(self.ttl) - now.duration_since(self.stored).as_secs() as i64
-    }
-
-    /// The moment the item stops being fresh.
-    pub fn expiry(&self) -> Instant {
-        self.stored + Duration::from_secs(u64::from(self.ttl))
-    }
-}
-
-impl MemoTerms {
-    /// A reply valid until the published data changes.
-    pub fn until_data_changes(source: &'static str) -> Self {
-        MemoTerms {
-            source,
-            until: None,
-            ttl_clock: None,
-        }
-    }
-}
 
 struct Entry {
     reply: Box<[u8]>,
@@ -182,7 +127,7 @@ impl Memo {
     }
 
     /// Remembers `reply` as the answer to `packet`. `generation_seen` is
-    /// [`Memo::generation_now`] read before the chain ran: if data was
+    /// the routes' data epoch read before the chain ran: if data was
     /// published since, the reply may come from the old data and is not kept.
     pub fn remember(
         &mut self,
@@ -236,11 +181,6 @@ impl Memo {
         }
     }
 
-    /// The answer generation to pass to [`Memo::remember`].
-    pub fn generation_now() -> u64 {
-        generation()
-    }
-
     /// How many replies are remembered.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -252,7 +192,7 @@ impl Memo {
 
     /// Forgets everything when the routing table or the data changed.
     fn validate(&mut self, routes: &Routes) {
-        let now = generation();
+        let now = routes.epoch.current();
         if self.routes_id != routes.id || self.generation != now {
             self.entries.clear();
             self.bytes = 0;
@@ -307,8 +247,10 @@ fn skip_name(bytes: &[u8], mut at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::TtlClock;
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
     use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
+    use std::time::Duration;
 
     #[test]
     fn ttl_offsets_find_every_record_but_opt() {
@@ -364,7 +306,11 @@ mod tests {
 
     #[test]
     fn large_replies_are_bounded_by_bytes_not_only_by_count() {
-        let routes = Routes::new(Default::default(), std::sync::Arc::from("dns://:53"));
+        let routes = Routes::new(
+            Default::default(),
+            std::sync::Arc::from("dns://:53"),
+            Default::default(),
+        );
         let mut memo = Memo::default();
         let reply = vec![0u8; 4000];
         let mut kept = 0;
@@ -372,7 +318,7 @@ mod tests {
             let mut packet = vec![0u8; 40];
             packet[12..14].copy_from_slice(&n.to_be_bytes());
             let terms = MemoTerms::until_data_changes("test");
-            let generation = Memo::generation_now();
+            let generation = routes.epoch.current();
             memo.remember(&routes, generation, &packet, &reply, terms, Vec::new());
             kept = kept.max(memo.len());
         }

@@ -5,19 +5,13 @@
 //! replaces the tables without closing a socket or dropping a query.
 
 pub mod batch;
-pub mod dgram;
-pub mod encoder;
 pub mod handler;
 pub mod http;
 pub mod instance;
-pub mod interfaces;
 pub mod memo;
-pub mod names;
-pub mod request;
 pub mod routing;
 pub mod tcp;
 pub mod udp;
-pub mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

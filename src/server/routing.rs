@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::names::is_subdomain;
-use super::request::Origin;
+use crate::dns::names::is_subdomain;
+use crate::dns::{Chain, DataEpoch, Origin};
 use crate::metrics::ZoneMetrics;
-use crate::plugin::Chain;
 
 /// One zone's chain and where queries for it come from.
 #[derive(Clone)]
@@ -29,12 +28,14 @@ pub struct Routes {
     pub server: Arc<str>,
     /// Unique per table, so remembered replies never outlive a reload.
     pub id: u64,
+    /// Bumped by the configuration's data sources on every publish.
+    pub epoch: DataEpoch,
 }
 
 static NEXT_ROUTES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Routes {
-    pub fn new(zones: HashMap<String, Route>, server: Arc<str>) -> Self {
+    pub fn new(zones: HashMap<String, Route>, server: Arc<str>, epoch: DataEpoch) -> Self {
         let any_class = zones.values().any(|r| r.chain.forwards());
         let dropped = ZoneMetrics::new(&server, "dropped", Arc::from([""]));
         let mut zones = zones;
@@ -48,6 +49,7 @@ impl Routes {
             dropped,
             server,
             id: NEXT_ROUTES_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            epoch,
         }
     }
 
@@ -105,13 +107,13 @@ mod tests {
                     block_zones: Arc::from([zone.to_string()]),
                 };
                 let route = Route {
-                    chain: Chain::new(Vec::new()),
+                    chain: Chain::new(Vec::new(), None),
                     origin,
                 };
                 (zone.to_string(), route)
             })
             .collect();
-        Routes::new(table, Arc::from("dns://:53"))
+        Routes::new(table, Arc::from("dns://:53"), Default::default())
     }
 
     fn picked(routes: &Routes, qname: &str, is_ds: bool) -> Option<String> {

@@ -11,9 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::handler::{Arrival, Handled, handle_packet};
-use super::request::Proto;
 use super::routing::Routes;
 use super::udp::{canonical, reuseport_socket};
+use crate::dns::Proto;
 
 /// How long a connection may sit between queries (CoreDNS: 10s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);

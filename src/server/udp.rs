@@ -13,12 +13,12 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::os::fd::AsRawFd;
 
 use super::batch::{RecvBatch, SendBatch};
-use super::dgram::{self, ReadableUdp};
+use crate::net::dgram::{self, ReadableUdp};
 
 use super::handler::{Arrival, Handled, handle_udp_packet};
 use super::memo::Memo;
-use super::request::Proto;
 use super::routing::Routes;
+use crate::dns::Proto;
 
 /// A bound, non-blocking socket with `SO_REUSEPORT` (dual-stack for an
 /// IPv6 wildcard), so several sockets and processes can share a port.

@@ -18,10 +18,11 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record};
 use prometheus::{IntCounter, IntCounterVec, Opts};
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::cache::ClusterLink;
-use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
-use crate::server::names::{is_subdomain, longest_match};
-use crate::server::request::{Request, lower_fqdn};
+use crate::dns::Request;
+use crate::dns::names::lower_fqdn;
+use crate::dns::names::{is_subdomain, longest_match};
+use crate::dns::{Exchange, Flow, Next, Plugin, Status};
+use crate::plugin::pkg::cluster::ClusterLink;
 
 /// Where the search path comes from.
 enum Source {
@@ -329,4 +330,63 @@ fn leading_labels(name: &Name, count: usize) -> Option<String> {
     let text = name.to_ascii();
     let labels: Vec<&str> = text.trim_end_matches('.').split('.').collect();
     (count <= labels.len()).then(|| labels[..count].join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dns::Proto;
+    use crate::plugin::pkg::test;
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+
+    fn seed_chain() -> std::sync::Arc<crate::dns::Chain> {
+        test::chain(&test::seed_corefile(
+            " autopath @kubernetes",
+            "pods verified",
+        ))
+    }
+
+    fn ask_from(client: &str, name: &str) -> hickory_proto::op::Message {
+        let exchange = test::exchange(
+            &seed_chain(),
+            test::query(name, RecordType::A),
+            client,
+            Proto::Udp,
+        );
+        test::reply_of(exchange)
+    }
+
+    #[test]
+    fn a_pods_search_path_is_walked_on_the_server_and_answered_with_a_cname() {
+        // busybox (10.200.0.11) lives in `default`: its first search
+        // domain is default.svc.cluster.local.
+        let reply = ask_from(
+            "10.200.0.11:5353",
+            "kubernetes.default.default.svc.cluster.local.",
+        );
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(
+            test::section(&reply.answers),
+            vec![
+                "kubernetes.default.default.svc.cluster.local. 5 IN CNAME kubernetes.default.svc.cluster.local.",
+                "kubernetes.default.svc.cluster.local. 5 IN A 10.32.0.1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_that_is_no_pod_gets_the_plain_answer() {
+        let reply = ask_from(
+            "127.0.0.1:5353",
+            "kubernetes.default.default.svc.cluster.local.",
+        );
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+        assert!(reply.answers.is_empty());
+    }
+
+    #[test]
+    fn needs_a_resolv_conf_or_a_plugin_name() {
+        let error = test::setup_error(".:53 {\n autopath\n}\n");
+        assert!(error.contains("Wrong argument count"), "{error}");
+    }
 }

@@ -4,9 +4,8 @@
 //! SERVFAIL), key = DO, CD, qtype, qclass and the lower-case name, every TTL
 //! flattened to the message minimum clamped to [MINTTL, TTL], AA set on
 //! hits, no TC replies stored, prefetch, serve_stale, `disable`, `keepttl`.
-//! The stores are bounded `quick_cache` maps: a hit costs ~40 ns against
-//! ~230 ns for moka (perf-and-crates.md §A7.2), measured again on this
-//! key shape by `benches/cache_map.rs`.
+//! The stores are bounded `quick_cache` maps: a hit on this key shape costs
+//! about a fifth of moka's (`benches/cache_map.rs` measures both).
 //!
 //! Beyond CoreDNS: an entry under a kubernetes zone remembers the index
 //! generation it was built from and is dropped once the watched data
@@ -16,24 +15,21 @@ mod metrics;
 pub mod setup;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::kubernetes::source::Shared;
+use crate::dns::Request;
+use crate::dns::names::{is_subdomain, longest_match};
+use crate::dns::typify::{ReplyType, typify};
+use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin, Status};
+use crate::dns::{MemoTerms, TtlClock};
 use crate::metrics::Replay;
-use crate::plugin::log::{ReplyType, typify};
-use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin, Status};
-use crate::server::memo::{MemoTerms, TtlClock};
-use crate::server::names::{is_subdomain, longest_match};
-use crate::server::request::Request;
+use crate::plugin::pkg::cluster::ClusterLink;
 use setup::{Options, StaleMode};
-
-/// The kubernetes data of the same server block, filled in by its setup.
-pub type ClusterLink = Arc<OnceLock<(Arc<Shared>, Vec<String>)>>;
 
 const FAIL_SAFE_TTL: Duration = Duration::from_secs(5);
 
@@ -266,7 +262,7 @@ impl Inner {
         let mut copy = req.clone();
         copy.reply = None;
         // A refresh looks like a TCP client, so forward uses TCP upstream.
-        copy.proto = crate::server::request::Proto::Tcp;
+        copy.proto = crate::dns::Proto::Tcp;
         let next = next.clone();
         let item = item.clone();
         tokio::spawn(async move {
@@ -352,7 +348,7 @@ impl Inner {
             return Some(ttl);
         }
         let matches = reply.queries.first().is_some_and(|q| {
-            crate::server::request::lower_fqdn(q.name()) == req.qname_lower
+            crate::dns::names::lower_fqdn(q.name()) == req.qname_lower
                 && q.query_type() == req.qtype()
         });
         if !matches {
@@ -559,4 +555,53 @@ fn write_item(mut req: Request, item: &Item, ttl: u32) -> Flow {
     reply.additionals = with_ttl(&item.additionals, ttl);
     req.write(reply, "cache");
     Flow::done(req, Status::written(ResponseCode::NoError))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::pkg::test::{self, Case};
+    use hickory_proto::rr::RecordType;
+
+    #[test]
+    fn a_success_cap_lowers_the_ttl_of_cluster_answers() {
+        let chain = test::chain(&test::seed_corefile(
+            " cache {\n  success 100 5\n }",
+            "ttl 30",
+        ));
+        let case = Case::answer(
+            "kubernetes.default.svc.cluster.local.",
+            RecordType::A,
+            &["kubernetes.default.svc.cluster.local. 5 IN A 10.32.0.1"],
+        );
+        test::check(&chain, &[case]);
+        // The second ask is a hit, with the same capped TTL.
+        let hit = test::ask(
+            &chain,
+            "kubernetes.default.svc.cluster.local.",
+            RecordType::A,
+        );
+        assert!(hit.answers[0].ttl <= 5, "{:?}", hit.answers);
+    }
+
+    #[test]
+    fn without_a_cap_the_plugins_ttl_stands() {
+        let chain = test::chain(&test::seed_corefile(" cache 3600", "ttl 30"));
+        test::check(
+            &chain,
+            &[Case::answer(
+                "kubernetes.default.svc.cluster.local.",
+                RecordType::A,
+                &["kubernetes.default.svc.cluster.local. 30 IN A 10.32.0.1"],
+            )],
+        );
+    }
+
+    #[test]
+    fn a_capacity_must_be_a_number() {
+        let error = test::setup_error(".:53 {\n cache 30 {\n  success many\n }\n}\n");
+        assert_eq!(
+            error,
+            "plugin/cache: strconv.Atoi: parsing \"many\": invalid syntax"
+        );
+    }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::corefile::{CorefileError, Dispenser};
+use crate::dns::{Exchange, Flow, Next, Plugin};
 use crate::logging;
-use crate::plugin::{Exchange, Flow, Next, Plugin};
 
 mod go_regex;
 
@@ -100,11 +100,11 @@ impl Plugin for Errors {
         true
     }
 
-    fn memo_role(&self) -> crate::plugin::MemoRole {
-        crate::plugin::MemoRole::Transparent
+    fn memo_role(&self) -> crate::dns::MemoRole {
+        crate::dns::MemoRole::Transparent
     }
 
-    fn serve(&self, req: crate::server::request::Request, next: Next) -> Flow {
+    fn serve(&self, req: crate::dns::Request, next: Next) -> Flow {
         let patterns = self.patterns.clone();
         next.serve(req).map(move |exchange| {
             report(&patterns, &exchange);
@@ -122,7 +122,7 @@ fn report(patterns: &[Arc<Pattern>], exchange: &Exchange) {
         "{} {} {}: {}",
         u16::from(exchange.status.rcode),
         req.qname_lower,
-        crate::server::names::type_text(req.qtype()),
+        crate::dns::names::type_text(req.qtype()),
         error
     );
     match patterns.iter().find(|p| p.regex.is_match(&text)) {

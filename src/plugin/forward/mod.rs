@@ -22,9 +22,10 @@ use hickory_proto::rr::Name;
 use rand::seq::SliceRandom;
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
-use crate::server::names::is_subdomain;
-use crate::server::request::{Proto, Request, Undecoded, reply_to};
+use crate::dns::names::is_subdomain;
+use crate::dns::wire::reply_to;
+use crate::dns::{Exchange, Flow, Next, Plugin, Status};
+use crate::dns::{Proto, Request, Undecoded};
 use proxy::{Answer, HealthProbe, Pooling, Transport, Upstream, same_question};
 use setup::{Options, Policy};
 

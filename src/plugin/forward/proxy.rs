@@ -17,12 +17,12 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::server::dgram::{self, ReadableUdp};
+use crate::net::dgram::{self, ReadableUdp};
 
 use super::metrics::ProxyMetrics;
 use super::tls::TlsTarget;
 use super::undecoded;
-use crate::server::request::Undecoded;
+use crate::dns::Undecoded;
 
 /// A stream connection to an upstream: plain TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
@@ -138,9 +138,7 @@ impl Upstream {
     ) -> Result<Answer, ExchangeError> {
         let mut bytes = match raw {
             Some(raw) if raw.len() >= 12 => relayed(raw, query.metadata.authentic_data),
-            _ => {
-                crate::server::wire::try_encode(query).map_err(|e| ExchangeError(e.to_string()))?
-            }
+            _ => crate::dns::wire::try_encode(query).map_err(|e| ExchangeError(e.to_string()))?,
         };
         // The ID is the first two bytes: set there, the query need not be copied.
         bytes[..2].copy_from_slice(&id.to_be_bytes());

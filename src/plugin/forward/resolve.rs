@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
 
-use super::setup::To;
 use crate::corefile::CorefileError;
 
 /// How long one resolver query waits for its reply.
@@ -220,6 +219,16 @@ fn ask(resolver: SocketAddr, name: &Name, qtype: RecordType) -> Result<Vec<IpAdd
             })
             .collect());
     }
+}
+
+/// One upstream as the Corefile names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct To {
+    pub address: SocketAddr,
+    /// `tls://`: DNS over TLS.
+    pub tls: bool,
+    /// The name after `%` in a `tls://` TO (the certificate's name).
+    pub server_name: Option<String>,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use hickory_proto::op::ResponseCode;
 use crate::corefile::{CorefileError, Dispenser};
 use crate::duration::{format_go_duration, parse_go_duration};
 
+pub use super::resolve::To;
 use super::resolve::{HostEntry, host_entry, resolve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,16 +17,6 @@ pub enum Policy {
     Random,
     RoundRobin,
     Sequential,
-}
-
-/// One upstream as the Corefile names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct To {
-    pub address: SocketAddr,
-    /// `tls://`: DNS over TLS.
-    pub tls: bool,
-    /// The name after `%` in a `tls://` TO (the certificate's name).
-    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -213,7 +213,7 @@ fn names_len(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::wire;
+    use crate::dns::wire;
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
     use hickory_proto::rr::rdata::{A, CNAME, MX, SOA, SRV, TXT};
     use hickory_proto::rr::{Name, RData, Record, RecordType};

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::corefile::{CorefileError, Dispenser};
+use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
 /// The parsed `health` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,34 +39,43 @@ pub fn setup(d: &mut Dispenser) -> Result<HealthConfig, CorefileError> {
     Ok(config)
 }
 
-/// Reads the optional `ADDRESS` argument of health, ready and prometheus.
-pub fn address_argument(d: &mut Dispenser, address: &mut SocketAddr) -> Result<(), CorefileError> {
-    let args = d.remaining_args();
-    match args.as_slice() {
-        [] => Ok(()),
-        [text] => {
-            *address = parse_http_address(text)?;
-            Ok(())
-        }
-        _ => Err(d.arg_err()),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::pkg::test;
 
-/// Parses `HOST:PORT` for the HTTP listeners: an empty host means all IPv4
-/// interfaces, `localhost` means 127.0.0.1.
-pub fn parse_http_address(text: &str) -> Result<SocketAddr, CorefileError> {
-    let missing_port = || CorefileError::plain(format!("address {text}: missing port in address"));
-    let (host, port) = text.rsplit_once(':').ok_or_else(missing_port)?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| CorefileError::plain(format!("address {text}: invalid port")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = match host {
-        "" => std::net::Ipv4Addr::UNSPECIFIED.into(),
-        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
-        other => other
-            .parse()
-            .map_err(|_| CorefileError::plain(format!("address {text}: no such host")))?,
-    };
-    Ok(SocketAddr::new(ip, port))
+    fn parsed(corefile: &str) -> Result<HealthConfig, CorefileError> {
+        let tokens = test::directive_tokens(corefile, "health");
+        setup(&mut Dispenser::new(&tokens))
+    }
+
+    #[test]
+    fn defaults_to_port_8080_without_lameduck() {
+        let config = parsed(".:53 {\n health\n}\n").unwrap();
+        assert_eq!(config.address.port(), 8080);
+        assert!(config.address.ip().is_unspecified());
+        assert_eq!(config.lameduck, Duration::ZERO);
+    }
+
+    #[test]
+    fn reads_the_address_and_lameduck() {
+        let config = parsed(".:53 {\n health 127.0.0.1:9090 {\n  lameduck 5s\n }\n}\n").unwrap();
+        assert_eq!(config.address, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(config.lameduck, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn rejects_an_unknown_property_and_a_bad_duration() {
+        let unknown = parsed(".:53 {\n health {\n  slow 5s\n }\n}\n").unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown property 'slow'"),
+            "{unknown}"
+        );
+        let bad = parsed(".:53 {\n health {\n  lameduck soon\n }\n}\n").unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("unable to parse lameduck duration value: 'soon'"),
+            "{bad}"
+        );
+    }
 }

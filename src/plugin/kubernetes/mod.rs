@@ -5,6 +5,8 @@
 //! turns it into a reply the way CoreDNS's handler does (authoritative
 //! answers, SOA in negative replies, fallthrough, SERVFAIL while unsynced).
 
+mod lookup;
+mod parse;
 pub mod setup;
 
 use std::net::IpAddr;
@@ -15,16 +17,17 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::kubernetes::lookup::{self, Outcome, Settings};
+use crate::dns::Request;
+use crate::dns::names::{is_subdomain, longest_match};
+use crate::dns::{DataEpoch, Exchange, Flow, Next, Plugin, Status};
+use crate::kubernetes::client::{self, Connection};
 use crate::kubernetes::snapshot;
 use crate::kubernetes::source::Shared;
 use crate::kubernetes::store::Store;
 use crate::kubernetes::watch::{WatchOptions, spawn_watches};
 use crate::logging;
-use crate::plugin::{Exchange, Flow, Next, Plugin, Status};
-use crate::server::names::{is_subdomain, longest_match};
-use crate::server::request::Request;
-use setup::{Connection, Options};
+use lookup::{Outcome, Settings};
+use setup::Options;
 
 /// How deep an ExternalName may send a query back through the server.
 const MAX_INTERNAL_DEPTH: u8 = 8;
@@ -45,12 +48,13 @@ pub fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     local_ips: Vec<IpAddr>,
+    epoch: &DataEpoch,
 ) -> Result<Kubernetes, CorefileError> {
     let options = setup::parse(d, block_zones)?;
     let primary_zone = options
         .zones
         .iter()
-        .find(|z| !crate::kubernetes::parse::is_reverse(z))
+        .find(|z| !parse::is_reverse(z))
         .cloned()
         .unwrap_or_default();
     let settings = Settings {
@@ -68,6 +72,8 @@ pub fn setup(
         options.pods == lookup::PodMode::Verified,
     );
     let shared = Shared::new(store);
+    let epoch = epoch.clone();
+    shared.on_publish(Box::new(move || epoch.bump()));
     let mut snapshot_hash = 0;
     if let Connection::Snapshot(path) = &options.connection {
         let (objects, hash) = snapshot::read(path).map_err(CorefileError::plain)?;
@@ -115,27 +121,13 @@ impl Kubernetes {
             .is_some_and(|zones| zones.iter().any(|z| is_subdomain(z, lower)))
     }
 
+    /// Builds the API client, retrying with backoff (an unreadable token
+    /// file may appear later), then starts the watches.
     async fn connect(options: Options, shared: Arc<Shared>) -> Vec<tokio::task::JoinHandle<()>> {
-        let config = match client_config(&options.connection).await {
-            Ok(config) => config,
-            Err(error) => {
-                logging::error(
-                    "kubernetes",
-                    &format!("unable to configure the API client: {error}"),
-                );
-                return Vec::new();
-            }
-        };
-        let client = match kube::Client::try_from(config) {
-            Ok(client) => client,
-            Err(error) => {
-                logging::error(
-                    "kubernetes",
-                    &format!("unable to create the API client: {error}"),
-                );
-                return Vec::new();
-            }
-        };
+        let client = client::connect_with_retry(&options.connection, |error| {
+            logging::error("kubernetes", &error);
+        })
+        .await;
         if !options.noendpoints {
             crate::kubernetes::metrics::register();
         }
@@ -149,58 +141,6 @@ impl Kubernetes {
     }
 }
 
-async fn client_config(connection: &Connection) -> Result<kube::Config, String> {
-    match connection {
-        Connection::InCluster => kube::Config::incluster().map_err(|e| e.to_string()),
-        Connection::Kubeconfig { path, context } => {
-            let kubeconfig =
-                kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
-            let options = kube::config::KubeConfigOptions {
-                context: context.clone(),
-                ..Default::default()
-            };
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Connection::Endpoint { url, tls } => {
-            let kubeconfig = endpoint_kubeconfig(url, tls.as_ref())?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .map_err(|e| format!("endpoint {url}: {e}"))
-        }
-        Connection::Snapshot(_) => Err("a snapshot needs no client".into()),
-    }
-}
-
-/// The client settings CoreDNS derives from `endpoint` and `tls CERT KEY
-/// CACERT`: the server URL, and when given, the CA that signs the server's
-/// certificate and the client's certificate and key (file paths, read by
-/// kube as a kubeconfig's `certificate-authority`, `client-certificate`,
-/// `client-key` are).
-fn endpoint_kubeconfig(
-    url: &str,
-    tls: Option<&(String, String, String)>,
-) -> Result<kube::config::Kubeconfig, String> {
-    let quote = |text: &str| serde_json::Value::from(text).to_string();
-    let (ca, user) = match tls {
-        Some((cert, key, ca)) => (
-            format!("\n    certificate-authority: {}", quote(ca)),
-            format!(
-                "\n    client-certificate: {}\n    client-key: {}",
-                quote(cert),
-                quote(key)
-            ),
-        ),
-        None => (String::new(), " {}".to_string()),
-    };
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: endpoint\n  cluster:\n    server: {}{ca}\nusers:\n- name: endpoint\n  user:{user}\ncontexts:\n- name: endpoint\n  context:\n    cluster: endpoint\n    user: endpoint\ncurrent-context: endpoint\n",
-        quote(url)
-    );
-    kube::config::Kubeconfig::from_yaml(&text).map_err(|e| format!("endpoint {url}: {e}"))
-}
-
 impl Plugin for Kubernetes {
     fn name(&self) -> &'static str {
         "kubernetes"
@@ -210,8 +150,8 @@ impl Plugin for Kubernetes {
         true
     }
 
-    fn memo_role(&self) -> crate::plugin::MemoRole {
-        crate::plugin::MemoRole::Source
+    fn memo_role(&self) -> crate::dns::MemoRole {
+        crate::dns::MemoRole::Source
     }
 
     fn ready(&self) -> Option<bool> {
@@ -253,7 +193,7 @@ impl Plugin for Kubernetes {
             return next.serve(req);
         };
         // Most clients send lower case, and then the spelling is the lower-case name.
-        let zone = if crate::server::request::has_upper(req.qname()) {
+        let zone = if crate::dns::names::has_upper(req.qname()) {
             zone_text(&req.qname().to_ascii(), &zone_lower)
         } else {
             zone_text(&req.qname_lower, &zone_lower)
@@ -319,9 +259,7 @@ impl Drop for AbortOnDrop {
 /// Marks a request whose reply will come from the index alone (not from a
 /// chase through the server, not while unsynced): it may be remembered.
 fn memoizable(mut req: Request) -> Request {
-    req.memo = Some(crate::server::memo::MemoTerms::until_data_changes(
-        "kubernetes",
-    ));
+    req.memo = Some(crate::dns::MemoTerms::until_data_changes("kubernetes"));
     req
 }
 
@@ -379,15 +317,13 @@ fn chase(req: Request, mut records: Vec<Record>, target: Name, qtype: RecordType
     let Some(sub) = internal_request(&req, target, qtype) else {
         return write_answer(req, Vec::new(), Vec::new(), false);
     };
-    let Some(routes) = req.server.as_ref().map(|shared| shared.load_full()) else {
+    let Some(upstream) = req.upstream.clone() else {
         return write_answer(req, Vec::new(), Vec::new(), false);
     };
-    let Some(route) = routes.select(&sub.qname_lower, false) else {
+    let Some(flow) = upstream.resolve(sub) else {
         return write_answer(req, records, Vec::new(), false);
     };
-    let mut sub = sub;
-    sub.origin = route.origin.clone();
-    route.chain.serve(sub).then(move |exchange: Exchange| {
+    flow.then(move |exchange: Exchange| {
         let (answers, truncated) = match exchange.req.reply {
             Some(reply) => (reply.msg.answers, reply.msg.metadata.truncation),
             None => (Vec::new(), false),
@@ -404,7 +340,7 @@ fn internal_request(parent: &Request, name: Name, qtype: RecordType) -> Option<R
     }
     let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
-    let qname_lower = crate::server::request::lower_fqdn(&name);
+    let qname_lower = crate::dns::names::lower_fqdn(&name);
     let mut query = Query::query(name, qtype);
     query.set_query_class(DNSClass::IN);
     msg.add_query(query);
@@ -419,6 +355,6 @@ fn internal_request(parent: &Request, name: Name, qtype: RecordType) -> Option<R
         parent.origin.clone(),
     );
     sub.depth = parent.depth + 1;
-    sub.server = parent.server.clone();
+    sub.upstream = parent.upstream.clone();
     Some(sub)
 }

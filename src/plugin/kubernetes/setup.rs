@@ -1,28 +1,11 @@
 //! The `kubernetes` directive's options, with CoreDNS's error texts.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use super::lookup::PodMode;
+use super::parse::is_reverse;
 use crate::corefile::{CorefileError, Dispenser};
-use crate::kubernetes::lookup::PodMode;
-use crate::kubernetes::parse::is_reverse;
-
-/// Where the data comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
-    /// The service-account environment (in a pod).
-    InCluster,
-    Endpoint {
-        url: String,
-        tls: Option<(String, String, String)>,
-    },
-    Kubeconfig {
-        path: PathBuf,
-        context: Option<String>,
-    },
-    /// Beyond CoreDNS: a file of objects, no API connection.
-    Snapshot(PathBuf),
-}
+use crate::kubernetes::client::Connection;
 
 #[derive(Debug, Clone)]
 pub struct Options {

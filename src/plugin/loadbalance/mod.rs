@@ -8,8 +8,8 @@ use hickory_proto::rr::{Record, RecordType};
 use rand::seq::SliceRandom;
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin};
-use crate::server::request::Request;
+use crate::dns::Request;
+use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin};
 
 pub struct LoadBalance;
 
@@ -109,4 +109,33 @@ pub fn round_robin(records: &mut Vec<Record>) {
     records.extend(rest);
     records.extend(addresses);
     records.extend(mx);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::pkg::test;
+    use hickory_proto::rr::RecordType;
+
+    #[test]
+    fn address_records_come_in_every_order_over_repeated_queries() {
+        let chain = test::chain(&test::seed_corefile(" loadbalance", ""));
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let reply = test::ask(&chain, "web.default.svc.cluster.local.", RecordType::A);
+            assert_eq!(reply.answers.len(), 2, "{:?}", reply.answers);
+            firsts.insert(reply.answers[0].data.to_string());
+        }
+        assert_eq!(firsts.len(), 2, "each address came first at least once");
+    }
+
+    #[test]
+    fn only_round_robin_is_a_policy() {
+        let error = test::setup_error(".:53 {\n loadbalance weighted\n}\n");
+        assert!(
+            error.ends_with("weighted load balancing is not supported"),
+            "{error}"
+        );
+        let error = test::setup_error(".:53 {\n loadbalance random\n}\n");
+        assert!(error.ends_with("unknown policy: random"), "{error}");
+    }
 }

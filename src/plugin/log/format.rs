@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use hickory_proto::op::Metadata;
 
 use super::Written;
+use crate::dns::Request;
+use crate::dns::names::{class_text, type_text};
 use crate::metrics::rcode_label;
-use crate::server::names::{class_text, type_text};
-use crate::server::request::Request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Label {
@@ -116,10 +116,10 @@ impl Format {
 }
 
 fn metadata(name: &str, written: &Written<'_>) -> String {
-    let reply_type = super::typify(written.reply);
+    let reply_type = crate::dns::typify::typify(written.reply);
     match name {
         "log/type" => reply_type.text().to_string(),
-        "log/class" => format!("{:?}", super::classify(reply_type)).to_lowercase(),
+        "log/class" => format!("{:?}", crate::dns::typify::classify(reply_type)).to_lowercase(),
         _ => "-".to_string(),
     }
 }

@@ -4,7 +4,6 @@
 //! so a query only appends strings. Lines go to stdout after the reply is
 //! known, prefixed `[INFO] ` with no `plugin/log:` prefix, as CoreDNS does.
 
-mod classify;
 mod format;
 
 use std::sync::Arc;
@@ -12,14 +11,15 @@ use std::time::Instant;
 
 use hickory_proto::op::Message;
 
-pub use classify::{Class, ReplyType, classify, typify};
+use crate::dns::typify::{Class, classify, typify};
 use format::Format;
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::{Flow, Next, Plugin};
-use crate::server::names::is_subdomain;
-use crate::server::request::{Request, reply_to};
-use crate::server::wire::uncompressed_len;
+use crate::dns::Request;
+use crate::dns::names::is_subdomain;
+use crate::dns::wire::reply_to;
+use crate::dns::wire::uncompressed_len;
+use crate::dns::{Flow, Next, Plugin};
 
 const COMMON: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
 

@@ -14,8 +14,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::{Flow, Next, Plugin};
-use crate::server::request::Request;
+use crate::dns::Request;
+use crate::dns::{Flow, Next, Plugin};
 
 const ACTIVE_FOR: Duration = Duration::from_secs(30);
 /// The probe starts with the plugins, before the listeners are bound; until
@@ -169,5 +169,24 @@ impl Inner {
             }
             _ => Probe::Failed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::pkg::test;
+    use hickory_proto::rr::RecordType;
+
+    #[test]
+    fn ordinary_queries_pass_through_to_the_next_plugin() {
+        let chain = test::chain(".:53 {\n loop\n whoami\n}\n");
+        let reply = test::ask(&chain, "example.org.", RecordType::A);
+        assert_eq!(reply.additionals.len(), 2, "whoami answered behind loop");
+    }
+
+    #[test]
+    fn takes_no_arguments() {
+        let error = test::setup_error(".:53 {\n loop 3\n}\n");
+        assert!(error.contains("Wrong argument count"), "{error}");
     }
 }

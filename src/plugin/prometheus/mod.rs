@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::health::{address_argument, parse_http_address};
 use crate::corefile::{CorefileError, Dispenser};
+use crate::dns::Request;
+use crate::dns::names::is_subdomain;
+use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin};
 use crate::metrics::{Outcome, QueryReplay, Replay, ZoneMetrics};
-use crate::plugin::{Exchange, Flow, MemoRole, Next, Plugin};
-use crate::server::names::is_subdomain;
-use crate::server::request::Request;
+use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
 pub fn setup(d: &mut Dispenser) -> Result<SocketAddr, CorefileError> {
     let mut address = parse_http_address("localhost:9153")?;
@@ -163,4 +163,45 @@ fn observed<'a>(
         plugin: if written.is_some() { writer_label } else { "" },
     };
     Some((zone, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::pkg::test;
+    use hickory_proto::rr::RecordType;
+
+    /// `coredns_dns_requests_total` summed over the series of `zone`.
+    fn requests(zone: &str) -> f64 {
+        crate::metrics::global()
+            .registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == "coredns_dns_requests_total")
+            .flat_map(|family| family.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "zone" && l.value() == zone)
+            })
+            .map(|m| m.get_counter().value())
+            .sum()
+    }
+
+    #[test]
+    fn sits_first_in_the_chain_and_counts_each_query_under_its_zone() {
+        let chain =
+            test::chain("prom-test.example.:53 {\n prometheus 127.0.0.1:9153\n whoami\n}\n");
+        assert_eq!(chain.plugins()[0].name(), "prometheus");
+        let before = requests("prom-test.example.");
+        for _ in 0..3 {
+            test::ask(&chain, "a.prom-test.example.", RecordType::A);
+        }
+        assert_eq!(requests("prom-test.example.") - before, 3.0);
+    }
+
+    #[test]
+    fn rejects_a_second_address() {
+        let error = test::setup_error(".:53 {\n prometheus :9153 :9154\n}\n");
+        assert!(error.contains("Wrong argument count"), "{error}");
+    }
 }

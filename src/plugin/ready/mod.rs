@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use super::health::{address_argument, parse_http_address};
 use crate::corefile::{CorefileError, Dispenser};
+use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadyConfig {
@@ -33,4 +33,36 @@ pub fn setup(d: &mut Dispenser) -> Result<ReadyConfig, CorefileError> {
         }
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::pkg::test;
+
+    fn parsed(corefile: &str) -> Result<ReadyConfig, CorefileError> {
+        let tokens = test::directive_tokens(corefile, "ready");
+        setup(&mut Dispenser::new(&tokens))
+    }
+
+    #[test]
+    fn defaults_to_port_8181_until_ready() {
+        let config = parsed(".:53 {\n ready\n}\n").unwrap();
+        assert_eq!(config.address.port(), 8181);
+        assert!(!config.continuously);
+    }
+
+    #[test]
+    fn monitor_continuously_is_read_and_other_modes_are_errors() {
+        let config = parsed(".:53 {\n ready :8282 {\n  monitor continuously\n }\n}\n").unwrap();
+        assert_eq!(config.address.port(), 8282);
+        assert!(config.continuously);
+        let error = parsed(".:53 {\n ready {\n  monitor sometimes\n }\n}\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("monitor type 'sometimes' not supported"),
+            "{error}"
+        );
+    }
 }

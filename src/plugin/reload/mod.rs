@@ -83,3 +83,38 @@ pub fn config_hash(blocks: &[ServerBlock]) -> String {
     }
     hex::encode(hasher.finalize())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::pkg::test;
+
+    fn parsed(corefile: &str) -> Result<Duration, CorefileError> {
+        let tokens = test::directive_tokens(corefile, "reload");
+        setup(&mut Dispenser::new(&tokens))
+    }
+
+    #[test]
+    fn the_period_is_the_interval_plus_or_minus_half_the_jitter() {
+        for _ in 0..20 {
+            let period = parsed(".:53 {\n reload 10s 4s\n}\n").unwrap();
+            assert!(
+                (Duration::from_secs(8)..=Duration::from_secs(12)).contains(&period),
+                "{period:?}"
+            );
+        }
+        let default = parsed(".:53 {\n reload\n}\n").unwrap();
+        assert!((Duration::from_millis(22_500)..=Duration::from_millis(37_500)).contains(&default));
+    }
+
+    #[test]
+    fn an_interval_under_two_seconds_is_an_error() {
+        let error = parsed(".:53 {\n reload 1s\n}\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("interval value must be greater or equal to 2s"),
+            "{error}"
+        );
+    }
+}

@@ -9,8 +9,8 @@ use hickory_proto::rr::rdata::{A, AAAA, SRV};
 use hickory_proto::rr::{Name, RData, Record};
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::{Flow, Next, Plugin};
-use crate::server::request::{Proto, Request};
+use crate::dns::{Flow, Next, Plugin};
+use crate::dns::{Proto, Request};
 
 pub struct Whoami;
 
@@ -51,5 +51,37 @@ impl Plugin for Whoami {
         reply.additionals = vec![address_record, srv_record];
         let status = req.write(reply, "whoami");
         Flow::done(req, status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::pkg::test::{self, Case};
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+
+    #[test]
+    fn answers_with_the_clients_address_and_port_in_the_additional_section() {
+        let chain = test::chain(".:53 {\n whoami\n}\n");
+        test::check(
+            &chain,
+            &[Case {
+                qname: "example.org.",
+                qtype: RecordType::A,
+                rcode: ResponseCode::NoError,
+                answer: &[],
+                authority: &[],
+                additional: &[
+                    "example.org. 0 IN A 127.0.0.1",
+                    "_udp.example.org. 0 IN SRV 0 0 40000 .",
+                ],
+            }],
+        );
+    }
+
+    #[test]
+    fn takes_no_arguments() {
+        let error = test::setup_error(".:53 {\n whoami extra\n}\n");
+        assert!(error.contains("Wrong argument count"), "{error}");
     }
 }

@@ -1,28 +1,28 @@
-//! One query as it travels down the plugin chain, and the reply written
-//! into it.
+//! One query as it travels down the plugin chain, the reply written into
+//! it, and the flow that carries it back.
+//!
+//! Why `Flow` instead of `async fn`: most queries (cluster names, cache hits)
+//! are answered without waiting for anything. `Flow::Done` carries such an
+//! answer back synchronously, so the listener writes it inline with no task
+//! spawned and no future boxed. Only a plugin that must wait (forward) returns
+//! `Flow::Pending`, a `'static` future the listener spawns.
+//!
+//! `Request`, `Flow` and `Upstream` refer to each other (a request carries
+//! the handle that resolves a request into a flow of requests), so they
+//! share this file.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
-/// The client's transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    Udp,
-    Tcp,
-}
-
-impl Proto {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Udp => "udp",
-            Proto::Tcp => "tcp",
-        }
-    }
-}
+pub use super::proto::Proto;
+use super::status::Status;
+use super::wire::reply_to;
 
 /// Where a query arrived: the listener and the server block that took it.
 #[derive(Debug, Clone)]
@@ -79,11 +79,12 @@ pub struct Request {
     /// How many times this query was sent back through the server (an
     /// ExternalName target, autopath); bounded to stop loops.
     pub depth: u8,
-    /// The listener's routing, for plugins that query the whole server again.
-    pub server: Option<Arc<arc_swap::ArcSwap<super::routing::Routes>>>,
+    /// The server this query entered, for plugins that send a name through
+    /// it again (an ExternalName target); set by the listener.
+    pub upstream: Option<Upstream>,
     /// Set by a plugin whose written reply depends only on the query bytes,
     /// its published data and the clock, so it may be remembered
-    /// (`server::memo`) on these terms.
+    /// (the listener's memo of remembered replies) on these terms.
     pub memo: Option<super::memo::MemoTerms>,
     /// The query as received, kept when the chain may forward it: forward
     /// relays these bytes (under its own ID) instead of encoding `msg`
@@ -119,7 +120,7 @@ impl Request {
             reply: None,
             received: Instant::now(),
             depth: 0,
-            server: None,
+            upstream: None,
             memo: None,
             raw: None,
             undecoded_ok: false,
@@ -156,14 +157,14 @@ impl Request {
     }
 
     /// Writes a reply (CoreDNS's `w.WriteMsg`). Returns the status to hand up.
-    pub fn write(&mut self, msg: Message, plugin: &'static str) -> crate::plugin::Status {
+    pub fn write(&mut self, msg: Message, plugin: &'static str) -> Status {
         let rcode = msg.metadata.response_code;
         self.reply = Some(Reply {
             msg,
             plugin,
             undecoded: None,
         });
-        crate::plugin::Status::written(rcode)
+        Status::written(rcode)
     }
 
     /// Writes an upstream reply passed on undecoded; `header` holds its
@@ -173,14 +174,14 @@ impl Request {
         header: Message,
         undecoded: Undecoded,
         plugin: &'static str,
-    ) -> crate::plugin::Status {
+    ) -> Status {
         let rcode = header.metadata.response_code;
         self.reply = Some(Reply {
             msg: header,
             plugin,
             undecoded: Some(undecoded),
         });
-        crate::plugin::Status::written(rcode)
+        Status::written(rcode)
     }
 
     /// A reply skeleton for this query (miekg's `SetReply`): same ID and
@@ -190,100 +191,86 @@ impl Request {
     }
 }
 
-/// miekg's `SetRcode(req, rcode)`: a reply with the question, no records.
-pub fn reply_to(query: &Message, rcode: ResponseCode) -> Message {
-    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
-    reply.metadata.recursion_desired = query.metadata.recursion_desired;
-    reply.metadata.checking_disabled = query.metadata.checking_disabled;
-    reply.metadata.response_code = rcode;
-    if let Some(question) = query.queries.first() {
-        reply.queries.push(question.clone());
-    }
-    reply
+/// What a plugin's `serve` produced: the request (with any reply written
+/// into it) and the chain's status.
+pub struct Exchange {
+    pub req: Request,
+    pub status: Status,
 }
 
-/// A name in lower case with the trailing dot.
+/// A future that finishes an exchange.
+pub type PendingExchange = Pin<Box<dyn Future<Output = Exchange> + Send + 'static>>;
+
+/// The result of handing a request to a plugin.
 ///
-/// Runs once per query, so the common case (labels of letters, digits, `-`
-/// and `_`) is built straight from the label bytes; anything that needs
-/// escaping goes through hickory's `to_ascii`, which the fast path matches.
-pub fn lower_fqdn(name: &Name) -> String {
-    plain_lower_fqdn(name).unwrap_or_else(|| {
-        let mut text = name.to_ascii();
-        text.make_ascii_lowercase();
-        if !text.ends_with('.') {
-            text.push('.');
-        }
-        text
-    })
+/// `Done` is large (it carries the request) on purpose: boxing it would put
+/// an allocation on every locally answered query.
+#[allow(clippy::large_enum_variant)]
+pub enum Flow {
+    Done(Exchange),
+    Pending(PendingExchange),
 }
 
-/// `lower_fqdn` for names whose labels need no escaping, else `None`.
-fn plain_lower_fqdn(name: &Name) -> Option<String> {
-    if name.is_root() {
-        return Some(".".to_string());
+impl Flow {
+    pub fn done(req: Request, status: Status) -> Self {
+        Flow::Done(Exchange { req, status })
     }
-    let mut text = String::with_capacity(name.len() + 1);
-    for label in name.iter() {
-        if !is_plain_label(label) {
-            return None;
+
+    /// Runs `after` on the exchange once it is finished, inline when it is
+    /// already finished.
+    pub fn map(self, after: impl FnOnce(Exchange) -> Exchange + Send + 'static) -> Flow {
+        match self {
+            Flow::Done(exchange) => Flow::Done(after(exchange)),
+            Flow::Pending(future) => Flow::Pending(Box::pin(async move { after(future.await) })),
         }
-        // A plain label is ASCII, so this never fails.
-        text.push_str(std::str::from_utf8(label).ok()?);
-        text.push('.');
     }
-    text.make_ascii_lowercase();
-    Some(text)
-}
 
-/// Whether hickory prints the label as is: letters, digits, `_`, a `-`
-/// after the first byte, or a lone leading `*`.
-pub fn is_plain_label(label: &[u8]) -> bool {
-    label.iter().enumerate().all(|(at, &byte)| {
-        byte.is_ascii_alphanumeric()
-            || byte == b'_'
-            || (byte == b'-' && at > 0)
-            || (byte == b'*' && at == 0)
-    })
-}
-
-/// Whether a name has an upper-case ASCII letter anywhere.
-pub fn has_upper(name: &Name) -> bool {
-    name.iter()
-        .any(|label| label.iter().any(u8::is_ascii_uppercase))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fast_lower_fqdn_matches_hickorys_text() {
-        let raw = |labels: &[&[u8]]| Name::from_labels(labels.iter().copied()).unwrap();
-        let names = [
-            Name::root(),
-            Name::from_ascii("Kubernetes.Default.SVC.cluster.local.").unwrap(),
-            Name::from_ascii("_http._tcp.svc-1.ns").unwrap(),
-            Name::from_ascii("*.wild.example.").unwrap(),
-            raw(&[b"a.b", b"example"]),
-            raw(&[b"-lead", b"x"]),
-            raw(&[b"sp ace", b"\x07"]),
-            raw(&[b"mid*star", b"UP"]),
-            raw(&[&[0xc3, 0xa9], b"x"]),
-        ];
-        for name in names {
-            let mut slow = name.to_ascii();
-            slow.make_ascii_lowercase();
-            if !slow.ends_with('.') {
-                slow.push('.');
+    /// Continues with another flow once this one is finished.
+    pub fn then(self, after: impl FnOnce(Exchange) -> Flow + Send + 'static) -> Flow {
+        match self {
+            Flow::Done(exchange) => after(exchange),
+            Flow::Pending(future) => {
+                Flow::Pending(Box::pin(async move { after(future.await).finish().await }))
             }
-            assert_eq!(lower_fqdn(&name), slow, "{name:?}");
         }
     }
 
-    #[test]
-    fn upper_case_is_seen_in_any_label() {
-        assert!(has_upper(&Name::from_ascii("a.B.c.").unwrap()));
-        assert!(!has_upper(&Name::from_ascii("a.b-1.c.").unwrap()));
+    /// Waits for the exchange.
+    pub async fn finish(self) -> Exchange {
+        match self {
+            Flow::Done(exchange) => exchange,
+            Flow::Pending(future) => future.await,
+        }
+    }
+}
+
+/// "Resolve this query through the server I belong to": CoreDNS's
+/// `plugin/pkg/upstream`. The listener hands every request this handle, so
+/// a plugin can send a name back through the whole server (routing, every
+/// chain) without knowing the server.
+#[derive(Clone)]
+pub struct Upstream(Arc<dyn Reentry>);
+
+/// What the server implements behind an [`Upstream`].
+pub trait Reentry: Send + Sync + 'static {
+    /// Routes `req` by its name and runs the chain of the zone it falls
+    /// in; `None` when no zone takes it.
+    fn resolve(&self, req: Request) -> Option<Flow>;
+}
+
+impl Upstream {
+    pub fn new(server: Arc<dyn Reentry>) -> Self {
+        Upstream(server)
+    }
+
+    /// Sends `req` through the server; `None` when no zone takes it.
+    pub fn resolve(&self, req: Request) -> Option<Flow> {
+        self.0.resolve(req)
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upstream")
     }
 }

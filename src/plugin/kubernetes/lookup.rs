@@ -13,9 +13,9 @@ use std::net::IpAddr;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::index::Index;
-use super::model::{ServiceKind, Slice, endpoint_hostname};
 use super::parse::{self, Request};
+use crate::kubernetes::index::Index;
+use crate::kubernetes::model::{ServiceKind, Slice, endpoint_hostname};
 
 /// How pod names are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -507,7 +507,7 @@ fn address(
                 if previous.iter().any(|r| r == &cname) {
                     continue;
                 }
-                if crate::server::names::is_subdomain(q.zone_lower, &target_lower) {
+                if crate::dns::names::is_subdomain(q.zone_lower, &target_lower) {
                     let mut chain = previous.to_vec();
                     chain.push(cname.clone());
                     if let Ok(next) = address(s, ix, q, &target_name, &target_lower, &chain) {
@@ -728,7 +728,7 @@ fn plain_name(text: &str) -> Option<Name> {
 /// A label `Label::from_ascii` takes as is: 1–63 bytes that hickory also
 /// prints unescaped (the rule the question-name fast path uses).
 fn is_plain_label(label: &[u8]) -> bool {
-    (1..=63).contains(&label.len()) && crate::server::request::is_plain_label(label)
+    (1..=63).contains(&label.len()) && crate::dns::names::is_plain_label(label)
 }
 
 #[cfg(test)]

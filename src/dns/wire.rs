@@ -8,7 +8,7 @@ use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
-use super::request::Proto;
+use super::proto::Proto;
 
 const HEADER_LEN: usize = 12;
 
@@ -66,7 +66,7 @@ pub fn header_only_reply(packet: &[u8], rcode: ResponseCode) -> Vec<u8> {
 /// The BADVERS reply for an EDNS version other than 0 (CoreDNS's
 /// `edns.Version`): no question, an OPT with version 0 and the extended rcode.
 pub fn badvers_reply(query: &Message) -> Message {
-    let mut reply = super::request::reply_to(query, ResponseCode::NoError);
+    let mut reply = reply_to(query, ResponseCode::NoError);
     reply.queries.clear();
     let mut edns = Edns::new();
     edns.set_version(0);
@@ -249,6 +249,18 @@ fn rdata_len(data: &RData) -> usize {
             buffer.len()
         }
     }
+}
+
+/// miekg's `SetRcode(req, rcode)`: a reply with the question, no records.
+pub fn reply_to(query: &Message, rcode: ResponseCode) -> Message {
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.checking_disabled = query.metadata.checking_disabled;
+    reply.metadata.response_code = rcode;
+    if let Some(question) = query.queries.first() {
+        reply.queries.push(question.clone());
+    }
+    reply
 }
 
 #[cfg(test)]

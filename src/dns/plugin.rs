@@ -1,0 +1,194 @@
+//! The plugin contract and the chain that runs plugins.
+//!
+//! A plugin sees a query and either answers it (writes a reply into the
+//! request), passes it to `next`, or wraps what `next` did (log, metrics,
+//! errors). This is CoreDNS's middleware model. Which plugins make up a
+//! chain, and in what order, is decided in one place, `plugin::registry`.
+
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+
+use super::memo::MemoTerms;
+use super::request::{Exchange, Flow, Proto, Request};
+use super::status::Status;
+use crate::metrics::Replay;
+
+/// How a plugin stands to remembered replies (the listener's memo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoRole {
+    /// It may change a reply, or depends on more than the query bytes.
+    Opaque,
+    /// It hands the reply on untouched and does nothing per query when the
+    /// reply carries no error.
+    Transparent,
+    /// Like `Transparent`, but it records every query; a remembered reply
+    /// replays that record ([`Plugin::memo_replay`]).
+    Observer,
+    /// It writes replies that depend only on the query bytes, its
+    /// published data and the clock, and marks them with [`Request::memo`]
+    /// terms under its own name.
+    Source,
+}
+
+/// One plugin instance in a chain.
+pub trait Plugin: Send + Sync + 'static {
+    /// The directive name, as used in metrics labels and log prefixes.
+    fn name(&self) -> &'static str;
+
+    /// Handles a query.
+    fn serve(&self, req: Request, next: Next) -> Flow;
+
+    /// `Some(ready)` for plugins that report readiness (kubernetes).
+    fn ready(&self) -> Option<bool> {
+        None
+    }
+
+    /// Starts background work (watches, probes) when the configuration
+    /// goes live. Setup itself contacts nothing, so `-check` can run it.
+    fn start(&self) {}
+
+    /// How long serving may wait for this plugin to become ready.
+    fn startup_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// See [`MemoRole`]; anything not declared otherwise is opaque.
+    fn memo_role(&self) -> MemoRole {
+        MemoRole::Opaque
+    }
+
+    /// For an `Observer` or a `Source`: what to record again each time the
+    /// reply of this finished exchange is sent from memory. An `Observer`
+    /// that returns `None` forbids remembering the reply.
+    fn memo_replay(&self, _exchange: &Exchange) -> Option<Replay> {
+        None
+    }
+
+    /// Whether, in front of `forward`, this plugin reads no more of a reply
+    /// than its rcode and size, so forward may pass an upstream reply on
+    /// as bytes, undecoded.
+    fn passes_undecoded_replies(&self) -> bool {
+        false
+    }
+
+    /// For a `Transparent` plugin whose effect depends on the reply: whether
+    /// this finished exchange's reply would come out the same every time
+    /// (e.g. loadbalance with nothing to shuffle).
+    fn memo_allows(&self, _exchange: &Exchange) -> bool {
+        true
+    }
+}
+
+/// The plugins of one server block, in the fixed order.
+pub struct Chain {
+    plugins: Vec<Arc<dyn Plugin>>,
+    /// The position of the plugin whose replies may be remembered: the
+    /// first `Source` with only `Transparent` and `Observer` plugins before it.
+    memo_source: Option<usize>,
+    /// Whether a query may be relayed upstream (the chain has `forward`).
+    forwards: bool,
+    /// Whether every plugin in front of `forward` passes undecoded replies.
+    relays_undecoded: bool,
+}
+
+impl Chain {
+    /// A chain of `plugins` in order; `first_forward` is the position of
+    /// the first plugin that relays queries upstream (the registry knows
+    /// which that is).
+    pub fn new(plugins: Vec<Arc<dyn Plugin>>, first_forward: Option<usize>) -> Arc<Self> {
+        let memo_source = plugins
+            .iter()
+            .position(|p| !matches!(p.memo_role(), MemoRole::Transparent | MemoRole::Observer))
+            .filter(|&at| plugins[at].memo_role() == MemoRole::Source);
+        let relays_undecoded = first_forward
+            .is_some_and(|at| plugins[..at].iter().all(|p| p.passes_undecoded_replies()));
+        Arc::new(Chain {
+            plugins,
+            memo_source,
+            forwards: first_forward.is_some(),
+            relays_undecoded,
+        })
+    }
+
+    /// Whether a query may be relayed upstream, so its bytes are worth keeping.
+    pub fn forwards(&self) -> bool {
+        self.forwards
+    }
+
+    /// Whether forward may pass upstream replies on undecoded.
+    pub fn relays_undecoded(&self) -> bool {
+        self.relays_undecoded
+    }
+
+    /// The observations to replay with the reply of `exchange`, or `None`
+    /// when that reply must not be remembered.
+    pub fn memo_replays(&self, exchange: &Exchange) -> Option<(MemoTerms, Vec<Replay>)> {
+        let source = self.memo_source?;
+        let req = &exchange.req;
+        let terms = req.memo?;
+        let remember = terms.source == self.plugins[source].name()
+            && req.reply.is_some()
+            && exchange.status.error.is_none()
+            && req.proto == Proto::Udp;
+        if !remember {
+            return None;
+        }
+        let mut replays = Vec::new();
+        for plugin in &self.plugins[..source] {
+            if !plugin.memo_allows(exchange) {
+                return None;
+            }
+            if plugin.memo_role() == MemoRole::Observer {
+                replays.push(plugin.memo_replay(exchange)?);
+            }
+        }
+        replays.extend(self.plugins[source].memo_replay(exchange));
+        Some((terms, replays))
+    }
+
+    pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
+        &self.plugins
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// Runs the whole chain.
+    pub fn serve(self: &Arc<Self>, req: Request) -> Flow {
+        Next {
+            chain: self.clone(),
+            index: 0,
+        }
+        .serve(req)
+    }
+}
+
+/// The rest of the chain below a plugin.
+#[derive(Clone)]
+pub struct Next {
+    chain: Arc<Chain>,
+    index: usize,
+}
+
+impl Next {
+    /// Hands the request to the next plugin, or fails like CoreDNS's
+    /// `NextOrFailure` when there is none.
+    pub fn serve(self, req: Request) -> Flow {
+        let Some(plugin) = self.chain.plugins.get(self.index).cloned() else {
+            let name = self
+                .index
+                .checked_sub(1)
+                .and_then(|i| self.chain.plugins.get(i));
+            let name = name.map(|p| p.name()).unwrap_or("");
+            let error = format!("plugin/{name}: no next plugin found");
+            return Flow::done(req, Status::failed(ResponseCode::ServFail, error));
+        };
+        let rest = Next {
+            chain: self.chain,
+            index: self.index + 1,
+        };
+        plugin.serve(req, rest)
+    }
+}

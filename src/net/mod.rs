@@ -1,0 +1,5 @@
+//! Socket helpers below both the listeners and the plugins that open
+//! sockets of their own (forward's upstream pool).
+
+pub mod dgram;
+pub mod interfaces;

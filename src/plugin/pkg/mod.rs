@@ -1,0 +1,7 @@
+//! Helpers shared by several plugins (CoreDNS's `plugin/pkg`): nothing here
+//! is a plugin, and nothing here imports one.
+
+pub mod cluster;
+pub mod http_address;
+#[cfg(test)]
+pub mod test;

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod errors;
 pub mod forward;
 pub mod health;
+pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;

@@ -24,6 +24,7 @@ pub const ORDER: &[&str] = &[
     "loadbalance",
     "autopath",
     "cache",
+    "hosts",
     "kubernetes",
     "loop",
     "forward",
@@ -169,6 +170,9 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                     ));
                 }
             }
+            "hosts" => chain.push(Arc::new(
+                super::hosts::setup(&mut d, ctx.zones, ctx.epoch).map_err(wrap)?,
+            )),
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),
         }

@@ -1,8 +1,6 @@
 //! Cluster name grammar (CoreDNS `parseRequest`): the labels left of the
 //! zone, read right to left as `[endpoint | _port._proto].service.namespace.(svc|pod)`.
 
-use std::net::IpAddr;
-
 /// What a name below a kubernetes zone asks for. Empty fields were absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request<'a> {
@@ -89,31 +87,7 @@ pub fn label_count(name: &str) -> usize {
     }
 }
 
-/// The IP of a full reverse name (4 octets under in-addr.arpa, 32 nibbles
-/// under ip6.arpa), or None.
-pub fn reverse_address(name: &str) -> Option<IpAddr> {
-    if let Some(rest) = name.strip_suffix(".in-addr.arpa.") {
-        let octets: Vec<&str> = rest.split('.').collect();
-        if octets.len() != 4 {
-            return None;
-        }
-        let text: Vec<&str> = octets.into_iter().rev().collect();
-        return text
-            .join(".")
-            .parse::<std::net::Ipv4Addr>()
-            .ok()
-            .map(IpAddr::V4);
-    }
-    let rest = name.strip_suffix(".ip6.arpa.")?;
-    let nibbles: Vec<&str> = rest.split('.').collect();
-    if nibbles.len() != 32 || nibbles.iter().any(|n| n.len() != 1) {
-        return None;
-    }
-    let hex: String = nibbles.into_iter().rev().collect();
-    u128::from_str_radix(&hex, 16)
-        .ok()
-        .map(|v| IpAddr::V6(v.into()))
-}
+pub use crate::plugin::pkg::reverse::reverse_address;
 
 /// Whether a zone is a reverse zone.
 pub fn is_reverse(zone: &str) -> bool {

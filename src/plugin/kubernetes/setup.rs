@@ -6,6 +6,7 @@ use super::lookup::PodMode;
 use super::parse::is_reverse;
 use crate::corefile::{CorefileError, Dispenser};
 use crate::kubernetes::client::Connection;
+use crate::plugin::pkg::zones::zones_from_args;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -131,22 +132,6 @@ fn parse_stanza(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, Co
         o.connection = Connection::Endpoint { url, tls };
     }
     Ok(o)
-}
-
-fn zones_from_args(
-    args: Vec<String>,
-    block_zones: &[String],
-) -> Result<Vec<String>, CorefileError> {
-    if args.is_empty() {
-        return Ok(block_zones.to_vec());
-    }
-    let mut zones = Vec::new();
-    for arg in args {
-        for address in crate::corefile::parse_address(&arg, 53)? {
-            zones.push(address.zone);
-        }
-    }
-    Ok(zones)
 }
 
 fn no_args(d: &Dispenser, args: &[String]) -> Result<(), CorefileError> {

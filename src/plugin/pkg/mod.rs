@@ -3,5 +3,7 @@
 
 pub mod cluster;
 pub mod http_address;
+pub mod reverse;
 #[cfg(test)]
 pub mod test;
+pub mod zones;

@@ -1,0 +1,151 @@
+//! The plugins distributions add to their default Corefiles, against
+//! CoreDNS 1.14.7 on the same Corefile: the same rcode, flags, sections and
+//! TTLs over UDP and TCP, with and without EDNS. Names a plugin passes on
+//! go to the same loopback stub upstream.
+
+mod support;
+
+use std::time::Duration;
+
+use clusterdns::diff::{Transport, compare, exchange};
+use hickory_proto::rr::RecordType;
+use support::dns::{query, with_edns};
+use support::peers::{Coredns, cluster, eventually};
+use support::process::Clusterdns;
+use support::upstream::{Mode, Stub};
+
+/// Every name × type over UDP and TCP, with and without EDNS, asked of
+/// both servers: how many exchanges were compared, and each difference.
+fn compare_each(
+    coredns: &Coredns,
+    ours: &Clusterdns,
+    names: &[&str],
+    types: &[RecordType],
+) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for &name in names {
+        for &qtype in types {
+            for (transport, edns) in [
+                (Transport::Udp, false),
+                (Transport::Udp, true),
+                (Transport::Tcp, false),
+                (Transport::Tcp, true),
+            ] {
+                let msg = match edns {
+                    true => with_edns(query(name, qtype), 1232, false),
+                    false => query(name, qtype),
+                };
+                let timeout = Duration::from_secs(5);
+                let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
+                let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
+                compared += 1;
+                let differences = compare(&theirs, &mine);
+                if !differences.is_empty() {
+                    failures.push(format!(
+                        "{name} {qtype} {transport:?} edns={edns}: {differences:?}"
+                    ));
+                }
+            }
+        }
+    }
+    (compared, failures)
+}
+
+const HOSTS_FILE: &str = "\
+# k3s-style node hosts, plus the shapes hosts(5) allows
+10.0.0.1 a.example.org alias.example.org
+10.0.0.1 A-Second.Example.ORG
+fd00::1 a.example.org v6only.example.org
+10.0.0.9 *.wild.example.org
+junk line without an address
+::ffff:10.0.0.7 mapped.example.org
+10.0.0.8%eth0 zoned.example.org
+10.0.0.99 outside.example.net
+";
+
+#[test]
+fn hosts_answers_match_coredns_inline_file_ptr_fallthrough_and_reload() {
+    let stub = Stub::start(Mode::Answer);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hosts");
+    std::fs::write(&file, HOSTS_FILE).unwrap();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n hosts {} example.org {{\n  10.0.0.2 inline.example.org\n  fd00::2 inline.example.org\n  ttl 60\n  reload 300ms\n  fallthrough fall.example.org\n }}\n forward . {}\n}}\n",
+        file.display(),
+        stub.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let names = [
+        "a.example.org.",
+        "A.EXAMPLE.org.",
+        "alias.example.org.",
+        "a-second.example.org.",
+        "v6only.example.org.",
+        "inline.example.org.",
+        "x.wild.example.org.",
+        "wild.example.org.",
+        "deep.x.wild.example.org.",
+        "mapped.example.org.",
+        "zoned.example.org.",
+        "unknown.example.org.",
+        "n.fall.example.org.",
+        "outside.example.net.",
+    ];
+    let types = [RecordType::A, RecordType::AAAA, RecordType::MX];
+    // Positive control: hosts itself answers (the comparison is not of
+    // two servers that both fail).
+    let direct = support::dns::udp(ours.addr(), &query("alias.example.org.", RecordType::A));
+    assert_eq!(
+        support::dns::addresses(&direct),
+        vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert!(direct.metadata.authoritative);
+    let (mut compared, mut failures) = compare_each(&coredns, &ours, &names, &types);
+    let reverse = [
+        "1.0.0.10.in-addr.arpa.",
+        "2.0.0.10.in-addr.arpa.",
+        "9.0.0.10.in-addr.arpa.",
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.",
+        "77.0.0.10.in-addr.arpa.",
+    ];
+    let (more, diffs) = compare_each(&coredns, &ours, &reverse, &[RecordType::PTR]);
+    compared += more;
+    failures.extend(diffs);
+
+    // A node joins: both servers pick the changed file up.
+    std::fs::write(&file, format!("{HOSTS_FILE}10.0.0.3 node-3.example.org\n")).unwrap();
+    for server in [coredns.addr(), ours.addr()] {
+        eventually(Duration::from_secs(10), "the new entry", || {
+            let reply = exchange(
+                server,
+                &query("node-3.example.org.", RecordType::A),
+                Transport::Udp,
+                Duration::from_secs(2),
+            )
+            .ok()?;
+            (!reply.answers.is_empty()).then_some(())
+        });
+    }
+    let after = [
+        "node-3.example.org.",
+        "a.example.org.",
+        "unknown.example.org.",
+    ];
+    let (more, diffs) = compare_each(&coredns, &ours, &after, &[RecordType::A, RecordType::TXT]);
+    compared += more;
+    failures.extend(diffs);
+
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(compared, 14 * 3 * 4 + 5 * 4 + 3 * 2 * 4);
+    assert!(
+        stub.queries() > 0,
+        "the fallthrough and outside names reached the upstream"
+    );
+}

@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use clusterdns::diff::{Transport, compare, exchange};
-use hickory_proto::rr::RecordType;
-use support::dns::{query, with_edns};
+use hickory_proto::rr::{DNSClass, RecordType};
+use support::dns::{query, query_class, with_edns};
 use support::peers::{Coredns, cluster, eventually};
 use support::process::Clusterdns;
 use support::upstream::{Mode, Stub};
@@ -148,4 +148,71 @@ fn hosts_answers_match_coredns_inline_file_ptr_fallthrough_and_reload() {
         stub.queries() > 0,
         "the fallthrough and outside names reached the upstream"
     );
+}
+
+/// OpenShift's shape: `bufsize 512` in the main block (in front of a large
+/// hosts answer, so the lowered size truncates), `chaos` with explicit
+/// texts, and a `hostname.bind` block of its own.
+#[test]
+fn bufsize_and_chaos_match_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let many: String = (1..=60)
+        .map(|n| format!("  10.1.0.{n} big.example.org\n"))
+        .collect();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n bufsize 512\n chaos Build-7 alice\n hosts {{\n{many}  10.1.1.1 small.example.org\n  fallthrough\n }}\n forward . {}\n}}\nhostname.bind:PORT {{\n bind 127.0.0.1\n chaos\n}}\n",
+        stub.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (mut compared, mut failures) = compare_each(
+        &coredns,
+        &ours,
+        &["big.example.org.", "small.example.org.", "www.example.net."],
+        &[RecordType::A, RecordType::TXT],
+    );
+    // Positive control: the lowered size truncates the large answer.
+    let big = with_edns(query("big.example.org.", RecordType::A), 4096, false);
+    let mine = exchange(ours.addr(), &big, Transport::Udp, Duration::from_secs(5)).unwrap();
+    assert!(
+        mine.metadata.truncation,
+        "60 addresses do not fit 512 bytes"
+    );
+    for name in [
+        "version.bind.",
+        "VERSION.Bind.",
+        "version.server.",
+        "authors.bind.",
+        "hostname.bind.",
+        "id.server.",
+        "other.bind.",
+    ] {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let msg = query_class(name, RecordType::TXT, DNSClass::CH);
+            let timeout = Duration::from_secs(5);
+            let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
+            let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
+            compared += 1;
+            let differences = compare(&theirs, &mine);
+            if !differences.is_empty() {
+                failures.push(format!("CH {name} {transport:?}: {differences:?}"));
+            }
+        }
+    }
+    let version = query_class("version.bind.", RecordType::TXT, DNSClass::CH);
+    let answer = exchange(
+        ours.addr(),
+        &version,
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(answer.answers.len(), 1, "chaos answered version.bind");
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(compared, 3 * 2 * 4 + 7 * 2);
 }

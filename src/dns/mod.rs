@@ -19,7 +19,7 @@ pub mod typify;
 pub mod wire;
 
 pub use memo::{DataEpoch, MemoTerms, TtlClock};
-pub use plugin::{Chain, MemoRole, Next, Plugin};
+pub use plugin::{Chain, ChainTraits, MemoRole, Next, Plugin};
 pub use proto::Proto;
 pub use request::{
     Exchange, Flow, Origin, PendingExchange, Reentry, Reply, Request, Undecoded, Upstream,

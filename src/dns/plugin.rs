@@ -80,6 +80,16 @@ pub trait Plugin: Send + Sync + 'static {
     }
 }
 
+/// What the registry, which knows each directive, tells a chain about its
+/// plugins.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChainTraits {
+    /// The position of the first plugin that relays queries upstream.
+    pub first_forward: Option<usize>,
+    /// Whether queries of classes other than IN may enter.
+    pub any_class: bool,
+}
+
 /// The plugins of one server block, in the fixed order.
 pub struct Chain {
     plugins: Vec<Arc<dyn Plugin>>,
@@ -88,15 +98,16 @@ pub struct Chain {
     memo_source: Option<usize>,
     /// Whether a query may be relayed upstream (the chain has `forward`).
     forwards: bool,
+    /// Whether queries of classes other than IN may enter.
+    any_class: bool,
     /// Whether every plugin in front of `forward` passes undecoded replies.
     relays_undecoded: bool,
 }
 
 impl Chain {
-    /// A chain of `plugins` in order; `first_forward` is the position of
-    /// the first plugin that relays queries upstream (the registry knows
-    /// which that is).
-    pub fn new(plugins: Vec<Arc<dyn Plugin>>, first_forward: Option<usize>) -> Arc<Self> {
+    /// A chain of `plugins` in order, with what the registry knows of them.
+    pub fn new(plugins: Vec<Arc<dyn Plugin>>, traits: ChainTraits) -> Arc<Self> {
+        let first_forward = traits.first_forward;
         let memo_source = plugins
             .iter()
             .position(|p| !matches!(p.memo_role(), MemoRole::Transparent | MemoRole::Observer))
@@ -107,6 +118,7 @@ impl Chain {
             plugins,
             memo_source,
             forwards: first_forward.is_some(),
+            any_class: traits.any_class,
             relays_undecoded,
         })
     }
@@ -114,6 +126,12 @@ impl Chain {
     /// Whether a query may be relayed upstream, so its bytes are worth keeping.
     pub fn forwards(&self) -> bool {
         self.forwards
+    }
+
+    /// Whether queries of classes other than IN may enter (CoreDNS lets
+    /// them in when the server has `forward` or `chaos`).
+    pub fn any_class(&self) -> bool {
+        self.any_class
     }
 
     /// Whether forward may pass upstream replies on undecoded.

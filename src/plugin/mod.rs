@@ -6,7 +6,9 @@
 //! server or on another plugin.
 
 pub mod autopath;
+pub mod bufsize;
 pub mod cache;
+pub mod chaos;
 pub mod errors;
 pub mod forward;
 pub mod health;
@@ -85,7 +87,7 @@ mod tests {
     }
 
     fn remembers_chain(plugins: Vec<Arc<dyn Plugin>>, proto: Proto) -> bool {
-        let chain = Chain::new(plugins, None);
+        let chain = Chain::new(plugins, Default::default());
         let Flow::Done(exchange) = chain.serve(request(proto)) else {
             panic!("answered inline");
         };

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::corefile::{CorefileError, Dispenser, ServerBlock};
-use crate::dns::{DataEpoch, Plugin};
+use crate::dns::{ChainTraits, DataEpoch, Plugin};
 
 /// Every directive this server understands, in chain order. Directives that
 /// are not in the query path (bind, reload, ready, health) are listed where
@@ -16,11 +16,13 @@ use crate::dns::{DataEpoch, Plugin};
 pub const ORDER: &[&str] = &[
     "bind",
     "reload",
+    "bufsize",
     "ready",
     "health",
     "prometheus",
     "errors",
     "log",
+    "chaos",
     "loadbalance",
     "autopath",
     "cache",
@@ -30,6 +32,11 @@ pub const ORDER: &[&str] = &[
     "forward",
     "whoami",
 ];
+
+/// Where `name` sits in [`ORDER`].
+fn order_of(name: &str) -> usize {
+    ORDER.iter().position(|n| *n == name).unwrap_or(usize::MAX)
+}
 
 /// Whether `name` is a directive this binary has.
 pub fn is_known(name: &str) -> bool {
@@ -70,8 +77,8 @@ pub struct BlockContext<'a> {
 /// The plugins of one block in chain order, plus the non-chain settings.
 pub struct BlockPlugins {
     pub chain: Vec<Arc<dyn Plugin>>,
-    /// Where in `chain` the first `forward` is.
-    pub first_forward: Option<usize>,
+    /// What the chain needs to know of its plugins.
+    pub traits: ChainTraits,
     pub extras: BlockExtras,
 }
 
@@ -173,6 +180,8 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "hosts" => chain.push(Arc::new(
                 super::hosts::setup(&mut d, ctx.zones, ctx.epoch).map_err(wrap)?,
             )),
+            "bufsize" => chain.push(Arc::new(super::bufsize::setup(&mut d).map_err(wrap)?)),
+            "chaos" => chain.push(Arc::new(super::chaos::setup(&mut d).map_err(wrap)?)),
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),
         }
@@ -181,21 +190,31 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
         autopath.check_kubernetes(pods_verified);
     }
     if extras.metrics.is_some() {
-        // prometheus is first in the chain; CoreDNS 1.14.7 labels every
-        // written reply with the plugin right after it (see its README).
-        let writer_label = chain.first().map(|p| p.name()).unwrap_or("");
+        // prometheus goes at its place in ORDER (only bufsize is before
+        // it); CoreDNS 1.14.7 labels every written reply with the plugin
+        // right after it (see its README).
+        let at = chain
+            .iter()
+            .position(|p| order_of(p.name()) > order_of("prometheus"))
+            .unwrap_or(chain.len());
+        let writer_label = chain.get(at).map(|p| p.name()).unwrap_or("");
         let metrics = super::prometheus::Prometheus::new(
             ctx.servers,
             ctx.zones,
             plugin_label_values(),
             writer_label,
         );
-        chain.insert(0, Arc::new(metrics));
+        chain.insert(at, Arc::new(metrics));
     }
-    let first_forward = chain.iter().position(|p| p.name() == "forward");
+    let traits = ChainTraits {
+        first_forward: chain.iter().position(|p| p.name() == "forward"),
+        any_class: chain
+            .iter()
+            .any(|p| matches!(p.name(), "forward" | "chaos")),
+    };
     Ok(BlockPlugins {
         chain,
-        first_forward,
+        traits,
         extras,
     })
 }

@@ -109,7 +109,7 @@ impl Builder {
             first_port: addresses.first().map(|a| a.port).unwrap_or(dns_port),
             epoch: &self.epoch,
         })?;
-        let chain = Chain::new(plugins.chain, plugins.first_forward);
+        let chain = Chain::new(plugins.chain, plugins.traits);
         let block_zones: Arc<[String]> = zones.clone().into();
         for (key, zone) in placements {
             self.place(key, zone, &chain, &block_zones)?;

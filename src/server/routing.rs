@@ -21,7 +21,8 @@ pub struct Routes {
     /// a suffix scan beats hashing every suffix of the name.
     ordered: Vec<(String, Route)>,
     root: Option<Route>,
-    /// Whether non-IN classes may enter a chain (a block has `forward`).
+    /// Whether non-IN classes may enter a chain (a block has `forward` or
+    /// `chaos`).
     pub any_class: bool,
     /// Metrics for queries that never reach a chain (`zone="dropped"`).
     pub dropped: ZoneMetrics,
@@ -36,7 +37,7 @@ static NEXT_ROUTES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 
 impl Routes {
     pub fn new(zones: HashMap<String, Route>, server: Arc<str>, epoch: DataEpoch) -> Self {
-        let any_class = zones.values().any(|r| r.chain.forwards());
+        let any_class = zones.values().any(|r| r.chain.any_class());
         let dropped = ZoneMetrics::new(&server, "dropped", Arc::from([""]));
         let mut zones = zones;
         let root = zones.remove(".");
@@ -107,7 +108,7 @@ mod tests {
                     block_zones: Arc::from([zone.to_string()]),
                 };
                 let route = Route {
-                    chain: Chain::new(Vec::new(), None),
+                    chain: Chain::new(Vec::new(), Default::default()),
                     origin,
                 };
                 (zone.to_string(), route)

@@ -35,7 +35,7 @@ pub fn chain(corefile: &str) -> Arc<Chain> {
         epoch: &epoch,
     })
     .unwrap_or_else(|e| panic!("setup of {corefile:?}: {e}"));
-    Chain::new(built.chain, built.first_forward)
+    Chain::new(built.chain, built.traits)
 }
 
 /// The setup error of the first block of `corefile`, as text.

@@ -220,6 +220,38 @@ fn health_and_ready_answer_ok_and_other_paths_404() {
     drop(server);
 }
 
+/// An address with no host (`health :PORT`, as `health` alone is `:8080`)
+/// listens on IPv6 and IPv4 alike, as CoreDNS's Go listener does, so
+/// probes and scrapes work on an IPv6-only cluster.
+#[test]
+fn http_listeners_without_a_host_answer_on_ipv6_and_ipv4() {
+    let (health_port, ready_port, metrics_port) = (free_port(), free_port(), free_port());
+    let _server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n health :{health_port}\n ready :{ready_port}\n prometheus :{metrics_port}\n whoami\n}}\n"
+    ));
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let get = |url: String| client.get(url).send().ok().map(|r| r.status().as_u16());
+    for (port, path) in [
+        (health_port, "/health"),
+        (ready_port, "/ready"),
+        (metrics_port, "/metrics"),
+    ] {
+        assert_eq!(
+            get(format!("http://[::1]:{port}{path}")),
+            Some(200),
+            "IPv6 {path}"
+        );
+        assert_eq!(
+            get(format!("http://127.0.0.1:{port}{path}")),
+            Some(200),
+            "IPv4 {path}"
+        );
+    }
+}
+
 #[test]
 fn sigterm_makes_ready_503_then_exits_after_lameduck() {
     let (health_port, ready_port) = (free_port(), free_port());

@@ -191,16 +191,30 @@ async fn linger(address: SocketAddr, close: oneshot::Sender<()>, shared: Arc<Sha
     shared.routes.store(Arc::new(pruned));
 }
 
+/// Binds `address`; `[::]` is bound dual-stack (IPv4 clients too), and
+/// falls back to `0.0.0.0` on a machine without IPv6.
 fn bind_reuse(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = match address {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
+    match bind_one(address) {
+        Err(error) if address.ip().is_unspecified() && address.is_ipv6() => {
+            bind_one(SocketAddr::from(([0, 0, 0, 0], address.port()))).map_err(|_| error)
+        }
+        other => other,
+    }
+}
+
+fn bind_one(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
     // A port configured again while its old listener lingers binds beside it.
-    socket.set_reuseport(true)?;
-    socket.bind(address)?;
-    socket.listen(1024)
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
 }
 
 #[derive(Clone)]

@@ -17,8 +17,9 @@ pub fn address_argument(d: &mut Dispenser, address: &mut SocketAddr) -> Result<(
     }
 }
 
-/// Parses `HOST:PORT` for the HTTP listeners: an empty host means all IPv4
-/// interfaces, `localhost` means 127.0.0.1.
+/// Parses `HOST:PORT` for the HTTP listeners: an empty host means every
+/// interface, IPv6 included (`[::]`, which the listener binds dual-stack,
+/// as Go's `net.Listen(":8080")` does), `localhost` means 127.0.0.1.
 pub fn parse_http_address(text: &str) -> Result<SocketAddr, CorefileError> {
     let missing_port = || CorefileError::plain(format!("address {text}: missing port in address"));
     let (host, port) = text.rsplit_once(':').ok_or_else(missing_port)?;
@@ -27,7 +28,7 @@ pub fn parse_http_address(text: &str) -> Result<SocketAddr, CorefileError> {
         .map_err(|_| CorefileError::plain(format!("address {text}: invalid port")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = match host {
-        "" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "" => std::net::Ipv6Addr::UNSPECIFIED.into(),
         "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
         other => other
             .parse()

@@ -134,6 +134,54 @@ fn a_silent_upstream_gives_servfail_within_the_budget_and_logs_the_error() {
     );
 }
 
+/// The median time of five SERVFAIL-or-answer exchanges.
+fn median_exchange(server: &Clusterdns, name: &str) -> (Message, Duration) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let reply = exchange(
+            server.addr(),
+            &query(name, RecordType::A),
+            Transport::Udp,
+            Duration::from_secs(8),
+        )
+        .unwrap();
+        times.push(started.elapsed());
+        last = Some(reply);
+    }
+    times.sort();
+    (last.unwrap(), times[2])
+}
+
+#[test]
+fn a_refused_upstream_fails_fast_and_the_next_one_is_tried_at_once() {
+    let closed = free_port();
+    let alone = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n forward . 127.0.0.1:{closed}\n}}\n"
+    ));
+    let (reply, took) = median_exchange(&alone, "refused.example.org.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    assert!(
+        took < Duration::from_millis(100),
+        "median {took:?}; the read timeout is 2s"
+    );
+    let line = alone.wait_for_line("[ERROR] plugin/errors: 2 refused.example.org. A: read udp");
+    assert!(
+        line.ends_with(&format!("->127.0.0.1:{closed}: read: connection refused")),
+        "{line}"
+    );
+
+    let stub = Stub::start(Mode::Answer);
+    let behind = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n forward . 127.0.0.1:{closed} {} {{\n  policy sequential\n }}\n}}\n",
+        stub.addr
+    ));
+    let (reply, took) = median_exchange(&behind, "next.example.org.");
+    assert_eq!(addresses(&reply), vec![expected_a("next.example.org.")]);
+    assert!(took < Duration::from_millis(100), "median {took:?}");
+}
+
 #[test]
 fn failover_tries_the_next_upstream_on_listed_rcodes() {
     let bad = Stub::start(Mode::Rcode(2));

@@ -26,9 +26,14 @@ pub fn register(socket: std::net::UdpSocket) -> io::Result<ReadableUdp> {
 }
 
 /// Receives one datagram from a connected socket, waiting for it.
+///
+/// It wakes on an error too: an ICMP port unreachable for a connected
+/// socket is queued as a socket error (ECONNREFUSED) with no datagram, and
+/// only the error readiness announces it. Waiting for readability alone
+/// would sit out the whole timeout for an upstream that already refused.
 pub async fn recv(socket: &ReadableUdp, buffer: &mut [u8]) -> io::Result<usize> {
     loop {
-        let mut ready = socket.readable().await?;
+        let mut ready = socket.ready(Interest::READABLE | Interest::ERROR).await?;
         match ready.try_io(|inner| inner.get_ref().recv(buffer)) {
             Ok(result) => return result,
             Err(_would_block) => continue,

@@ -365,7 +365,11 @@ impl Upstream {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        ExchangeError(format!("{op} {network} {local}->{}: {error}", self.address))
+        ExchangeError(format!(
+            "{op} {network} {local}->{}: {op}: {}",
+            self.address,
+            go_errno_text(&error)
+        ))
     }
 
     fn timeout_error(&self, network: &str, socket: &ReadableUdp) -> ExchangeError {
@@ -524,6 +528,23 @@ fn same_name(a: &Name, b: &Name) -> bool {
         && a.iter()
             .zip(b.iter())
             .all(|(x, y)| x.eq_ignore_ascii_case(y))
+}
+
+/// An OS error as Go's `syscall.Errno` prints it (`connection refused`),
+/// so the `errors` plugin's lines read as CoreDNS's; other errors as they are.
+fn go_errno_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let Some(bare) = error
+        .raw_os_error()
+        .and_then(|code| text.strip_suffix(&format!(" (os error {code})")))
+    else {
+        return text;
+    };
+    let mut chars = bare.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 #[cfg(test)]

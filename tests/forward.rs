@@ -390,7 +390,27 @@ fn flood_silent_upstream(options: &str, count: usize) -> Flood {
         ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  {options}\n }}\n}}\n",
         stub.addr
     ));
-    let pid = server.child.id();
+    let flood = flood(server.addr(), server.child.id(), count, None);
+    // Still serving after the storm.
+    let probe = Stub::start(Mode::Answer);
+    drop(probe);
+    assert!(
+        exchange(
+            server.addr(),
+            &query("after.example.org.", RecordType::A),
+            Transport::Tcp,
+            Duration::from_secs(8)
+        )
+        .is_ok(),
+        "still answering after the flood"
+    );
+    flood
+}
+
+/// Floods `server` (process `pid`) with `count` unique queries, with EDNS
+/// of size `edns` when given, sampling its RSS until the forward budget
+/// for the stragglers has passed.
+fn flood(server: std::net::SocketAddr, pid: u32, count: usize, edns: Option<u16>) -> Flood {
     let before = rss_kib(pid);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
@@ -413,10 +433,11 @@ fn flood_silent_upstream(options: &str, count: usize) -> Flood {
     };
     let mut peak = before;
     for i in 0..count {
-        let packet = query(&format!("u{i}.flood.example.org."), RecordType::A)
-            .to_vec()
-            .unwrap();
-        socket.send_to(&packet, server.addr()).unwrap();
+        let mut msg = query(&format!("u{i}.flood.example.org."), RecordType::A);
+        if let Some(size) = edns {
+            msg = with_edns(msg, size, false);
+        }
+        socket.send_to(&msg.to_vec().unwrap(), server).unwrap();
         if i % 1000 == 0 {
             peak = peak.max(rss_kib(pid));
             std::thread::sleep(Duration::from_millis(5));
@@ -427,14 +448,45 @@ fn flood_silent_upstream(options: &str, count: usize) -> Flood {
         std::thread::sleep(Duration::from_millis(200));
     }
     let (refused, servfail) = receiver.join().unwrap();
-    // Still serving after the storm.
-    assert!(server.child.id() == pid && rss_kib(pid) > 0);
     Flood {
         sent: count,
         refused,
         servfail,
         rss_growth_kib: peak.saturating_sub(before),
     }
+}
+
+/// Pending queries with EDNS 65535 at a silent upstream, side by side with
+/// CoreDNS: a pending exchange holds no buffer of the client's EDNS size
+/// (it held a zeroed one of 64 KiB, +262 MiB for 4 000), and without
+/// `max_concurrent` at most the default 2 000 wait; the rest are REFUSED.
+#[test]
+fn pending_forwards_with_large_edns_grow_rss_less_than_coredns() {
+    let stub = Stub::start(Mode::Silent);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let coredns = support::peers::Coredns::start(&corefile, &support::peers::cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &free_port().to_string()));
+    let theirs = flood(coredns.addr(), coredns.peer.child.id(), 4_000, Some(65535));
+    let mine = flood(ours.addr(), ours.child.id(), 4_000, Some(65535));
+    println!(
+        "RSS growth for 4000 pending EDNS-65535 forwards: clusterdns {} KiB, CoreDNS {} KiB",
+        mine.rss_growth_kib, theirs.rss_growth_kib
+    );
+    assert!(theirs.rss_growth_kib > 0, "CoreDNS held the queries too");
+    assert!(
+        (1_500..=2_100).contains(&mine.refused),
+        "past the default ceiling of 2000: {} REFUSED",
+        mine.refused
+    );
+    assert!(
+        mine.rss_growth_kib < theirs.rss_growth_kib,
+        "clusterdns +{} KiB, CoreDNS +{} KiB",
+        mine.rss_growth_kib,
+        theirs.rss_growth_kib
+    );
 }
 
 #[test]

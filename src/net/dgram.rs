@@ -25,16 +25,40 @@ pub fn register(socket: std::net::UdpSocket) -> io::Result<ReadableUdp> {
     Ok(registered?)
 }
 
-/// Receives one datagram from a connected socket, waiting for it.
+/// The largest datagram UDP can carry, and the size of the scratch buffer
+/// every receive lands in first.
+const MAX_DATAGRAM: usize = 65_536;
+
+thread_local! {
+    /// One receive buffer per thread, used only inside the non-blocking
+    /// `recv` call: no pending exchange holds a buffer while it waits.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM].into_boxed_slice());
+}
+
+/// Receives one datagram from a connected socket, waiting for it, and
+/// returns exactly its bytes.
+///
+/// Why a scratch buffer: the size of a reply is unknown until it arrives,
+/// and a buffer sized for the largest one a client allows (its EDNS size,
+/// up to 64 KiB) held by every pending exchange made a few thousand
+/// exchanges pending at a silent upstream cost hundreds of MiB. The
+/// datagram is read into the thread's buffer and copied out at its size.
 ///
 /// It wakes on an error too: an ICMP port unreachable for a connected
 /// socket is queued as a socket error (ECONNREFUSED) with no datagram, and
 /// only the error readiness announces it. Waiting for readability alone
 /// would sit out the whole timeout for an upstream that already refused.
-pub async fn recv(socket: &ReadableUdp, buffer: &mut [u8]) -> io::Result<usize> {
+pub async fn recv_exact(socket: &ReadableUdp) -> io::Result<Vec<u8>> {
     loop {
         let mut ready = socket.ready(Interest::READABLE | Interest::ERROR).await?;
-        match ready.try_io(|inner| inner.get_ref().recv(buffer)) {
+        let received = ready.try_io(|inner| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                let length = inner.get_ref().recv(scratch)?;
+                Ok(scratch[..length].to_vec())
+            })
+        });
+        match received {
             Ok(result) => return result,
             Err(_would_block) => continue,
         }
@@ -45,7 +69,7 @@ pub async fn recv(socket: &ReadableUdp, buffer: &mut [u8]) -> io::Result<usize> 
 /// the socket's next exchange waits for its own reply at once instead of
 /// first receiving nothing (about every other forwarded query paid that
 /// extra `recvfrom`). Safe because anything still queued is stale by then:
-/// a later reply raises a new readiness event, and `recv` then reads the
+/// a later reply raises a new readiness event, and `recv_exact` then reads the
 /// stale datagram first and the reply after it.
 pub fn forget_readiness(socket: &ReadableUdp) {
     use futures::FutureExt;
@@ -91,8 +115,7 @@ mod tests {
         let (length, from) = server.recv_from(&mut buffer).unwrap();
         assert_eq!(&buffer[..length], b"ping");
         server.send_to(b"pong", from).unwrap();
-        let length = recv(&client, &mut buffer).await.unwrap();
-        assert_eq!(&buffer[..length], b"pong");
+        assert_eq!(recv_exact(&client).await.unwrap(), b"pong");
     }
 
     #[tokio::test]
@@ -102,11 +125,9 @@ mod tests {
         client.connect(server.local_addr().unwrap()).unwrap();
         let client = register(client).unwrap();
         let to = client.get_ref().local_addr().unwrap();
-        let mut buffer = [0u8; 16];
         server.send_to(b"first", to).unwrap();
         server.send_to(b"stale", to).unwrap();
-        let length = recv(&client, &mut buffer).await.unwrap();
-        assert_eq!(&buffer[..length], b"first");
+        assert_eq!(recv_exact(&client).await.unwrap(), b"first");
         forget_readiness(&client);
         let later = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
@@ -114,12 +135,28 @@ mod tests {
         });
         let wait = Duration::from_secs(2);
         for expected in [&b"stale"[..], b"reply"] {
-            let length = tokio::time::timeout(wait, recv(&client, &mut buffer))
+            let reply = tokio::time::timeout(wait, recv_exact(&client))
                 .await
                 .expect("not lost")
                 .unwrap();
-            assert_eq!(&buffer[..length], expected);
+            assert_eq!(reply, expected);
         }
         later.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_destination_is_an_error_at_once_not_a_wait() {
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = closed.local_addr().unwrap();
+        drop(closed);
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(address).unwrap();
+        let client = register(client).unwrap();
+        send_soon(|| client.get_ref().send(b"ping")).await.unwrap();
+        let received = tokio::time::timeout(Duration::from_secs(2), recv_exact(&client))
+            .await
+            .expect("woken by the error, not the timeout");
+        let error = received.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
     }
 }

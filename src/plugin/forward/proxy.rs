@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -175,30 +176,30 @@ impl Upstream {
             .await
             .map_err(|e| io_error("write", e))?;
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut reply = vec![0u8; buffer.max(512) + 1];
         loop {
-            let received =
-                tokio::time::timeout_at(deadline, dgram::recv(&socket, &mut reply)).await;
-            let length = match received {
+            let received = tokio::time::timeout_at(deadline, dgram::recv_exact(&socket)).await;
+            let mut reply = match received {
                 Err(_) => return Err(self.timeout_error("udp", &socket)),
                 Ok(Err(e)) => return Err(io_error("read", e)),
-                Ok(Ok(length)) => length,
+                Ok(Ok(reply)) => reply,
             };
-            if length < 12 || reply[..2] != bytes[..2] {
+            // The ID and the question come before any other use of a
+            // reply: one that fails either is dropped, as a spoof is.
+            if reply.len() < 12 || reply[..2] != bytes[..2] || !question_matches(bytes, &reply) {
                 continue;
             }
-            if length > buffer.max(512) {
+            if reply.len() > buffer.max(512) {
                 self.give_back_udp(socket, dialled);
                 let mut overflow = header_reply(&reply[..12], query);
                 overflow.metadata.truncation = true;
                 overflow.queries = query.queries.clone();
                 return Ok(overflow.into());
             }
-            if undecoded && let Some(answer) = passed_on(bytes, &mut reply, length, query) {
+            if undecoded && let Some(answer) = passed_on(bytes, &mut reply, query) {
                 self.give_back_udp(socket, dialled);
                 return Ok(answer);
             }
-            let Ok(message) = Message::from_vec(&reply[..length]) else {
+            let Ok(message) = Message::from_vec(&reply) else {
                 continue;
             };
             if !same_question(query, &message) {
@@ -466,15 +467,14 @@ fn relayed(raw: &[u8], authentic_data: bool) -> Vec<u8> {
 
 /// The first `length` bytes of `reply` as an undecoded answer to `query`,
 /// when the walk understands them and they fit the client in place.
-fn passed_on(sent: &[u8], reply: &mut Vec<u8>, length: usize, query: &Message) -> Option<Answer> {
-    let scan = undecoded::scan(sent, &reply[..length])?;
+fn passed_on(sent: &[u8], reply: &mut Vec<u8>, query: &Message) -> Option<Answer> {
+    let scan = undecoded::scan(sent, reply)?;
     let client_edns = query
         .edns
         .as_ref()
         .map(|e| (e.max_payload(), e.flags().dnssec_ok));
     let size = reply.len();
     let mut bytes = std::mem::take(reply);
-    bytes.truncate(length);
     if !undecoded::fit(&mut bytes, &scan, query.metadata.id, client_edns) {
         bytes.resize(size, 0);
         *reply = bytes;
@@ -504,6 +504,30 @@ fn header_reply(header: &[u8], query: &Message) -> Message {
         hickory_proto::op::ResponseCode::from_low((flags & 0x000F) as u8);
     reply.metadata.truncation = flags & 0x0200 != 0;
     reply
+}
+
+/// Whether the question of `reply` (bytes, maybe cut short) is the one of
+/// the query `sent`: compared byte for byte when both are plain, else
+/// decoded. A reply with no question, or another one, is false.
+fn question_matches(sent: &[u8], reply: &[u8]) -> bool {
+    if undecoded::same_question(sent, reply).is_some() {
+        return true;
+    }
+    let question = |message: &[u8]| {
+        let count = u16::from_be_bytes([*message.get(4)?, *message.get(5)?]);
+        let mut decoder = BinDecoder::new(message.get(12..)?);
+        (count == 1)
+            .then(|| Query::read(&mut decoder).ok())
+            .flatten()
+    };
+    match (question(sent), question(reply)) {
+        (Some(q), Some(r)) => {
+            q.query_type() == r.query_type()
+                && q.query_class() == r.query_class()
+                && same_name(q.name(), r.name())
+        }
+        _ => false,
+    }
 }
 
 /// The reply's question is the query's (the name compared case-insensitively).

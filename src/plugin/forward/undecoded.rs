@@ -132,7 +132,7 @@ fn count(message: &[u8], at: usize) -> u16 {
 
 /// Compares the questions of two messages (plain labels only); the offset
 /// after the reply's question.
-fn same_question(query: &[u8], reply: &[u8]) -> Option<usize> {
+pub fn same_question(query: &[u8], reply: &[u8]) -> Option<usize> {
     let mut at = HEADER;
     loop {
         let length = usize::from(*query.get(at)?);

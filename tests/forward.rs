@@ -108,6 +108,19 @@ fn replies_with_a_wrong_id_are_dropped_and_a_wrong_question_is_formerr() {
     assert_eq!(over_tcp.metadata.response_code, ResponseCode::FormErr);
 }
 
+/// A forged reply larger than the client's buffer, with the right ID and
+/// another question, is dropped like any spoof: the client gets the real
+/// answer, never the forgery's NXDOMAIN (it did, as an empty TC reply).
+#[test]
+fn an_oversized_reply_for_another_question_never_reaches_the_client() {
+    let stub = Stub::start(Mode::ForgedBigFirst);
+    let server = forwarding(&stub, "");
+    let reply = udp(server.addr(), &query("real.example.org.", RecordType::A));
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(!reply.metadata.truncation);
+    assert_eq!(addresses(&reply), vec![expected_a("real.example.org.")]);
+}
+
 #[test]
 fn a_silent_upstream_gives_servfail_within_the_budget_and_logs_the_error() {
     let stub = Stub::start(Mode::Silent);

@@ -32,6 +32,9 @@ pub enum Mode {
     Big,
     /// A resolver for hostname TOs: every A answer is 127.0.0.1.
     LoopbackA,
+    /// First a forged reply: the right ID, another question, NXDOMAIN
+    /// with TC, over 512 bytes; then the real one.
+    ForgedBigFirst,
 }
 
 pub struct Stub {
@@ -192,6 +195,17 @@ fn replies(query: &Message, mode: &Mode, udp: bool, ttl: u32) -> Vec<Vec<u8>> {
             let mut wrong = reply.clone();
             wrong.metadata.id = reply.metadata.id.wrapping_add(1);
             return vec![wrong.to_vec().unwrap(), reply.to_vec().unwrap()];
+        }
+        Mode::ForgedBigFirst => {
+            let mut forged = reply.clone();
+            let other = Name::from_ascii("forged.example.").unwrap();
+            forged.queries[0].set_name(other.clone());
+            forged.metadata.response_code = ResponseCode::NXDomain;
+            forged.metadata.truncation = true;
+            forged.answers = (0..40)
+                .map(|i| Record::from_rdata(other.clone(), ttl, RData::A(A::new(203, 0, 113, i))))
+                .collect();
+            return vec![forged.to_vec().unwrap(), reply.to_vec().unwrap()];
         }
         Mode::WrongQuestion => {
             reply.queries[0].set_name(Name::from_ascii("other.example.").unwrap());

@@ -184,3 +184,48 @@ fn whoami_reports_the_client_address_and_port() {
         .unwrap();
     assert_eq!(srv, port);
 }
+
+/// EDNS 65535 asks for more than a UDP datagram can carry: a reply that
+/// large used to fail to send (EMSGSIZE) and the client got nothing. It is
+/// cut to the largest datagram, with TC, and parses to its last byte.
+#[test]
+fn a_reply_larger_than_a_datagram_is_truncated_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    let lines: String = (0..4500u32)
+        .map(|n| {
+            format!(
+                "10.{}.{}.{} big.example.org\n",
+                n >> 16,
+                (n >> 8) & 255,
+                n & 255
+            )
+        })
+        .collect();
+    std::fs::write(&hosts, lines).unwrap();
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n hosts {} {{\n  reload 0s\n }}\n}}\n",
+        hosts.display()
+    ));
+    let msg = with_edns(query("big.example.org.", RecordType::A), u16::MAX, false);
+    let bytes = udp_raw(
+        server.addr(),
+        &msg.to_vec().unwrap(),
+        Duration::from_secs(5),
+    )
+    .expect("a reply, not silence");
+    assert!(bytes.len() <= 65_507, "{} bytes", bytes.len());
+    let mut decoder = hickory_proto::serialize::binary::BinDecoder::new(&bytes);
+    let reply = <Message as hickory_proto::serialize::binary::BinDecodable>::read(&mut decoder)
+        .expect("parses");
+    assert_eq!(decoder.len(), 0, "nothing after the message");
+    assert!(reply.metadata.truncation);
+    assert!(
+        bytes.len() > 60_000 && reply.answers.len() > 2_000,
+        "{} answers in {} bytes",
+        reply.answers.len(),
+        bytes.len()
+    );
+    let over_tcp = tcp(server.addr(), &query("big.example.org.", RecordType::A));
+    assert!(over_tcp.answers.len() > reply.answers.len());
+}

@@ -111,8 +111,16 @@ pub fn echo_edns(query: &Message, reply: &mut Message) {
     reply.set_edns(edns);
 }
 
-/// The client's buffer size (CoreDNS `Request.Size`): 65535 over TCP, else
-/// the EDNS size with a floor of 512.
+/// The largest payload one UDP datagram can carry over IPv4 (65535 less
+/// the IP and UDP headers); IPv6 allows a little more.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// The size a reply to the client must fit (CoreDNS `Request.Size`):
+/// 65535 over TCP, else the EDNS size with a floor of 512, and never more
+/// than a datagram can carry. CoreDNS follows the client's EDNS size even
+/// past that, and the kernel then refuses to send the reply (EMSGSIZE):
+/// here it is truncated with TC instead. A lower ceiling is the `bufsize`
+/// plugin's job.
 pub fn client_size(query: &Message, proto: Proto) -> usize {
     if proto == Proto::Tcp {
         return u16::MAX as usize;
@@ -122,6 +130,7 @@ pub fn client_size(query: &Message, proto: Proto) -> usize {
         .as_ref()
         .map(|e| e.max_payload().max(512) as usize)
         .unwrap_or(512)
+        .min(MAX_UDP_PAYLOAD)
 }
 
 /// Encodes a reply so it fits `size` bytes, dropping records from the end
@@ -147,7 +156,7 @@ fn truncate_to(reply: &mut Message, size: usize) {
         let middle = (low + high).div_ceil(2);
         let mut candidate = reply.clone();
         keep_first_records(&mut candidate, middle);
-        if encode(&candidate).len() <= size {
+        if fits_whole(&candidate, middle, size) {
             low = middle;
         } else {
             high = middle - 1;
@@ -155,6 +164,18 @@ fn truncate_to(reply: &mut Message, size: usize) {
     }
     keep_first_records(reply, low);
     reply.metadata.truncation = true;
+}
+
+/// Whether `msg`, holding `records` records, encodes within `size` bytes
+/// with every record in it. Past 64 KiB the encoder itself drops records
+/// (or fails), so its length alone would say "fits" for a message that
+/// does not.
+fn fits_whole(msg: &Message, records: usize, size: usize) -> bool {
+    let Ok(bytes) = try_encode(msg) else {
+        return false;
+    };
+    let count = |at: usize| usize::from(u16::from_be_bytes([bytes[at], bytes[at + 1]]));
+    bytes.len() <= size && bytes.len() >= HEADER_LEN && count(6) + count(8) + count(10) >= records
 }
 
 fn keep_first_records(msg: &mut Message, mut keep: usize) {
@@ -183,7 +204,13 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, hickory_proto::ProtoError> {
         return Ok(bytes);
     }
     let mut buffer = Vec::with_capacity(512);
-    msg.emit(&mut BinEncoder::new(&mut buffer))?;
+    let mut encoder = BinEncoder::new(&mut buffer);
+    msg.emit(&mut encoder)?;
+    // When the message does not fit 64 KiB, hickory drops the records that
+    // overflow and rolls its offset back, but not the buffer's length:
+    // the bytes past the offset are what it had written of them.
+    let end = encoder.offset();
+    buffer.truncate(end);
     Ok(buffer)
 }
 
@@ -266,6 +293,59 @@ pub fn reply_to(query: &Message, rcode: ResponseCode) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message decoded strictly: every byte belongs to it, and the
+    /// header's counts are the records that follow.
+    fn strict(bytes: &[u8]) -> Message {
+        use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+        let mut decoder = BinDecoder::new(bytes);
+        let msg = Message::read(&mut decoder).expect("decodes");
+        assert_eq!(
+            decoder.len(),
+            0,
+            "{} bytes after the message",
+            decoder.len()
+        );
+        msg
+    }
+
+    #[test]
+    fn a_reply_larger_than_64k_is_cut_at_its_last_whole_record() {
+        use hickory_proto::op::{MessageType, Query};
+        use hickory_proto::rr::rdata::{SRV, TXT};
+        use hickory_proto::rr::{RData, RecordType};
+        let owner = Name::from_ascii("_http._tcp.big.example.org.").unwrap();
+        let mut msg = Message::new(7, MessageType::Response, OpCode::Query);
+        msg.add_query(Query::query(owner.clone(), RecordType::SRV));
+        for n in 0..700u16 {
+            // Distinct targets defeat compression; TXT goes to hickory's encoder.
+            let target = Name::from_ascii(format!("endpoint-{n}.big.example.org.")).unwrap();
+            let srv = SRV::new(0, 100, 80, target);
+            msg.add_answer(Record::from_rdata(owner.clone(), 30, RData::SRV(srv)));
+            let text = TXT::new(vec![format!("{n:0>60}")]);
+            msg.add_additional(Record::from_rdata(owner.clone(), 30, RData::TXT(text)));
+        }
+        let mut fitted = msg.clone();
+        let bytes = encode_fitted(&mut fitted, u16::MAX as usize);
+        assert!(bytes.len() <= u16::MAX as usize, "{} bytes", bytes.len());
+        let decoded = strict(&bytes);
+        assert!(decoded.metadata.truncation);
+        assert!(decoded.answers.len() + decoded.additionals.len() < 1400);
+        let whole = try_encode(&msg).unwrap();
+        strict(&whole);
+    }
+
+    #[test]
+    fn a_udp_reply_never_exceeds_what_a_datagram_can_carry() {
+        let mut query = Message::new(1, hickory_proto::op::MessageType::Query, OpCode::Query);
+        let mut edns = Edns::new();
+        edns.set_max_payload(u16::MAX);
+        query.set_edns(edns);
+        assert_eq!(client_size(&query, Proto::Udp), MAX_UDP_PAYLOAD);
+        assert_eq!(client_size(&query, Proto::Tcp), u16::MAX as usize);
+        query.edns = None;
+        assert_eq!(client_size(&query, Proto::Udp), 512);
+    }
 
     #[test]
     fn name_len_is_the_uncompressed_wire_length() {

@@ -309,7 +309,7 @@ impl Inner {
     ) -> Result<Answer, String> {
         let client_id = req.msg.metadata.id;
         let upstream_id = rand::random();
-        let buffer = req.bufsize() as usize;
+        let buffer = crate::dns::wire::client_size(&req.msg, req.proto);
         let mut transport = self.transport(req.proto);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());

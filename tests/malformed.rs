@@ -198,8 +198,18 @@ fn tcp_oversize_length_half_open_and_idle_connections_are_closed() {
     );
 }
 
-#[test]
-fn tcp_connections_beyond_the_cap_are_closed_and_udp_keeps_answering() {
+/// A TCP connection from `source` (an address of 127.0.0.0/8) to `server`.
+fn connect_from(source: [u8; 4], server: std::net::SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .unwrap();
+    socket.connect(&server.into()).unwrap();
+    socket.into()
+}
+
+fn start_with_tcp_limits(total: &str, per_source: &str) -> Clusterdns {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let corefile = dir.path().join("Corefile");
@@ -212,27 +222,54 @@ fn tcp_connections_beyond_the_cap_are_closed_and_udp_keeps_answering() {
         &corefile,
         &[],
         dir,
-        &[("CLUSTERDNS_MAX_TCP_CONNECTIONS", "20")],
+        &[
+            ("CLUSTERDNS_MAX_TCP_CONNECTIONS", total),
+            ("CLUSTERDNS_MAX_TCP_PER_SOURCE", per_source),
+        ],
     );
     server.port = port;
     support::peers::eventually(Duration::from_secs(10), "listening", || {
         TcpStream::connect(server.addr()).ok().map(|_| ())
     });
-    std::thread::sleep(Duration::from_millis(200));
-    // 20 idle connections hold every slot (a slowloris client).
-    let held: Vec<TcpStream> = (0..20)
-        .map(|_| TcpStream::connect(server.addr()).unwrap())
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut extra = TcpStream::connect(server.addr()).unwrap();
-    extra
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
+    server
+}
+
+/// Whether the server closed `stream` within `wait`.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
     let mut buffer = [0u8; 4];
-    let read = extra.read(&mut buffer);
+    matches!(stream.read(&mut buffer), Ok(0)) || {
+        let error = stream.read(&mut buffer);
+        matches!(error, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+}
+
+#[test]
+fn a_full_table_gives_the_newcomer_the_slot_idle_longest_and_udp_keeps_answering() {
+    let server = start_with_tcp_limits("20", "20");
+    // 20 idle connections hold every slot (a slowloris client), the first
+    // one idle longest. (It waits 10 s before its idle timeout: the table
+    // was nearly empty when it started waiting.)
+    let mut held: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let stream = connect_from([127, 0, 0, 2], server.addr());
+            std::thread::sleep(Duration::from_millis(20));
+            stream
+        })
+        .collect();
+    let reply = support::dns::tcp(server.addr(), &query("example.org.", RecordType::A));
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::NoError,
+        "the newcomer is served"
+    );
     assert!(
-        matches!(read, Ok(0)) || read.is_err(),
-        "the 21st connection is closed at once"
+        !closed_within(&mut held[19], Duration::from_millis(100)),
+        "the newest stays"
+    );
+    assert!(
+        closed_within(&mut held[0], Duration::from_secs(2)),
+        "the connection idle longest gave up its slot"
     );
     assert_eq!(
         udp(server.addr(), &query("example.org.", RecordType::A))
@@ -240,12 +277,48 @@ fn tcp_connections_beyond_the_cap_are_closed_and_udp_keeps_answering() {
             .response_code,
         ResponseCode::NoError
     );
-    drop(held);
-    std::thread::sleep(Duration::from_millis(300));
-    let reply = support::dns::tcp(server.addr(), &query("example.org.", RecordType::A));
+}
+
+#[test]
+fn a_source_holds_at_most_its_share_of_connections() {
+    let server = start_with_tcp_limits("100", "5");
+    let mut mine: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let stream = connect_from([127, 0, 0, 2], server.addr());
+            std::thread::sleep(Duration::from_millis(20));
+            stream
+        })
+        .collect();
+    let closed: Vec<bool> = mine
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(500)))
+        .collect();
     assert_eq!(
-        reply.metadata.response_code,
-        ResponseCode::NoError,
-        "slots come back"
+        closed,
+        vec![true, true, true, false, false, false, false, false],
+        "each newcomer past 5 took the slot of its source's oldest"
     );
+}
+
+/// The case at the default limits: one source opens 1 100 idle
+/// connections; another source's TCP query is answered at once (before,
+/// it was reset: one global cap of 1 024, first come, first kept).
+#[test]
+fn another_sources_tcp_query_is_answered_while_one_source_holds_1100_connections() {
+    let server = start_with_tcp_limits("1024", "128");
+    let _held: Vec<TcpStream> = (0..1100)
+        .map(|_| connect_from([127, 0, 0, 2], server.addr()))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut stream = connect_from([127, 0, 0, 3], server.addr());
+    let packet = query("example.org.", RecordType::A).to_vec().unwrap();
+    stream
+        .write_all(&(packet.len() as u16).to_be_bytes())
+        .unwrap();
+    stream.write_all(&packet).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let reply = support::dns::read_framed(&mut stream).expect("answered");
+    assert_eq!(reply[..2], packet[..2]);
 }

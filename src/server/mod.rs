@@ -11,6 +11,7 @@ pub mod instance;
 pub mod memo;
 pub mod routing;
 pub mod tcp;
+pub mod tcp_table;
 pub mod udp;
 
 use std::collections::BTreeMap;

@@ -252,6 +252,53 @@ fn http_listeners_without_a_host_answer_on_ipv6_and_ipv4() {
     }
 }
 
+/// Half-sent requests (a slowloris client) are closed after the header
+/// timeout, and `/health` keeps answering while more of them are held than
+/// a listener has slots (they used to stay open, and at the descriptor
+/// limit the kubelet's probe failed).
+#[test]
+fn half_sent_http_requests_are_closed_and_health_keeps_answering() {
+    use std::io::{Read, Write};
+    let health_port = free_port();
+    let _server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port}\n whoami\n}}\n"
+    ));
+    let started = std::time::Instant::now();
+    let mut held: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", health_port)).unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: probe\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    for _ in 0..5 {
+        assert_eq!(
+            http_get(health_port, "/health"),
+            Some((200, "OK".to_string()))
+        );
+    }
+    let last = held.last_mut().unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buffer = [0u8; 64];
+    let read = last.read(&mut buffer);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "closed, not answered: {read:?}"
+    );
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "closed after {took:?}; the header timeout is 5 s"
+    );
+    assert_eq!(
+        http_get(health_port, "/health"),
+        Some((200, "OK".to_string()))
+    );
+}
+
 #[test]
 fn sigterm_makes_ready_503_then_exits_after_lameduck() {
     let (health_port, ready_port) = (free_port(), free_port());

@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -18,6 +19,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use tokio::sync::oneshot;
 
+use super::tcp_table::{Limits, Slot, Table};
 use crate::plugin::registry::ReadySet;
 
 /// What each address serves.
@@ -38,7 +40,7 @@ impl HttpRoutes {
 }
 
 /// How long a listener that is no longer configured keeps answering.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER: Duration = Duration::from_secs(1);
 
 struct Shared {
     routes: ArcSwap<HttpRoutes>,
@@ -223,23 +225,62 @@ struct Endpoint {
     shared: Arc<Shared>,
 }
 
+/// Connections one HTTP listener serves at once; a newcomer past it takes
+/// the slot of the oldest connection (probes and scrapes are short).
+const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send a request's headers, counted from
+/// the connection's start or the end of the previous response.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may stay open, kept alive or not.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Serves one listener until `closed` fires.
+///
+/// Why not `axum::serve`: it reads headers with no timeout and holds any
+/// number of connections, so half-sent requests stayed open and, at the
+/// descriptor limit, `/health` stopped answering and the kubelet restarted
+/// a healthy pod. Each connection here has a slot in a bounded table
+/// (`tcp_table`: the oldest gives way to a newcomer), a header-read
+/// timeout, and a lifetime.
 async fn serve(
     listener: tokio::net::TcpListener,
     address: SocketAddr,
     shared: Arc<Shared>,
-    closed: oneshot::Receiver<()>,
+    mut closed: oneshot::Receiver<()>,
 ) {
     let app = Router::new()
         .fallback(route)
         .with_state(Endpoint { address, shared });
-    let shutdown = async move {
-        let _ = closed.await;
-    };
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        crate::logging::level("ERROR", &format!("http listener {address}: {error}"));
+    let table = Table::new(Limits {
+        total: MAX_CONNECTIONS,
+        per_source: MAX_CONNECTIONS,
+    });
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut closed => return,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Some(slot) = table.admit(peer.ip()) else {
+            continue;
+        };
+        tokio::spawn(serve_connection(stream, app.clone(), slot));
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, app: Router, slot: Slot) {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::select! {
+        _ = connection => {}
+        _ = slot.evict.notified() => {}
+        _ = tokio::time::sleep(CONNECTION_LIFETIME) => {}
     }
 }
 

@@ -9,6 +9,8 @@ pub mod autopath;
 pub mod bufsize;
 pub mod cache;
 pub mod chaos;
+#[cfg(debug_assertions)]
+pub mod crash;
 pub mod errors;
 pub mod forward;
 pub mod health;

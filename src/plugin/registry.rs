@@ -38,9 +38,15 @@ fn order_of(name: &str) -> usize {
     ORDER.iter().position(|n| *n == name).unwrap_or(usize::MAX)
 }
 
+/// Directives only debug builds have: `crash`, for the panic tests.
+#[cfg(debug_assertions)]
+const TEST_ONLY: &[&str] = &["crash"];
+#[cfg(not(debug_assertions))]
+const TEST_ONLY: &[&str] = &[];
+
 /// Whether `name` is a directive this binary has.
 pub fn is_known(name: &str) -> bool {
-    ORDER.contains(&name)
+    ORDER.contains(&name) || TEST_ONLY.contains(&name)
 }
 
 /// Every value the `plugin` label of `coredns_dns_responses_total` can take.
@@ -185,6 +191,11 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),
         }
+    }
+    #[cfg(debug_assertions)]
+    if ctx.block.tokens("crash").is_some() {
+        // First, so it panics before any other plugin answers.
+        chain.insert(0, Arc::new(super::crash::Crash));
     }
     if let Some(autopath) = &autopath {
         autopath.check_kubernetes(pods_verified);

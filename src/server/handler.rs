@@ -37,7 +37,10 @@ pub struct Arrival {
 
 /// Handles one packet against a listener's routes.
 pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arrival) -> Handled {
-    serve_packet(shared, &shared.load(), packet, arrival, None)
+    let routes = shared.load();
+    contained(&routes, packet, || {
+        serve_packet(shared, &routes, packet, arrival, None)
+    })
 }
 
 /// Handles one UDP packet: from the socket's memo when the same query was
@@ -54,7 +57,50 @@ pub fn handle_udp_packet(
         return Handled::Reply(reply);
     }
     let generation = routes.epoch.current();
-    serve_packet(shared, &routes, packet, arrival, Some((memo, generation)))
+    contained(&routes, packet, || {
+        serve_packet(shared, &routes, packet, arrival, Some((memo, generation)))
+    })
+}
+
+/// Runs `serve` so that a panic in it (or in the future it leaves pending)
+/// ends only this query: counted in `coredns_panics_total`, logged as
+/// CoreDNS logs it, and answered SERVFAIL, while the listener's task
+/// goes on serving. Why not let it abort: one bad query (a bug on a rare
+/// path) would then take every client's DNS down until the kubelet's
+/// restart, and a panic in a UDP worker ended that worker for good.
+fn contained(routes: &Routes, packet: &[u8], serve: impl FnOnce() -> Handled) -> Handled {
+    use futures::FutureExt;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(serve)) {
+        Ok(Handled::Pending(future)) => {
+            let (server, packet) = (routes.server.clone(), packet.to_vec());
+            Handled::Pending(Box::pin(async move {
+                match std::panic::AssertUnwindSafe(future).catch_unwind().await {
+                    Ok(reply) => reply,
+                    Err(panic) => Some(after_panic(&server, &packet, panic.as_ref())),
+                }
+            }))
+        }
+        Ok(handled) => handled,
+        Err(panic) => Handled::Reply(after_panic(&routes.server, packet, panic.as_ref())),
+    }
+}
+
+/// Counts and logs a panic while serving `packet`; the SERVFAIL to send.
+fn after_panic(server: &str, packet: &[u8], panic: &(dyn std::any::Any + Send)) -> Vec<u8> {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string());
+    crate::metrics::global().panics.inc();
+    crate::logging::level(
+        "ERROR",
+        &format!("Recovered from panic in server: {server:?} {what}"),
+    );
+    match Message::from_vec(packet) {
+        Ok(msg) => wire::encode(&reply_to(&msg, ResponseCode::ServFail)),
+        Err(_) => wire::header_only_reply(packet, ResponseCode::ServFail),
+    }
 }
 
 fn serve_packet(

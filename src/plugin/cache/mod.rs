@@ -63,6 +63,38 @@ impl Key {
     }
 }
 
+/// The bytes one store (success, or denial) may hold.
+///
+/// Why 16 MiB: at the default 9 984 entries a typical entry (a few
+/// hundred bytes) weighs what an entry of 1.6 KiB would, so the count
+/// bound is CoreDNS's; large entries (a 64 KiB answer) count by their
+/// size, so 10 000 of them cannot take 640 MiB. Both stores together stay
+/// within 32 MiB, a fifth of the 170 MiB limit in `deploy/`.
+const STORE_BYTES: u64 = 16 << 20;
+
+/// What an entry weighs: its bytes, at least a store's byte bound divided
+/// by its entry bound, so a store full by weight holds no more entries
+/// than its capacity either.
+#[derive(Clone)]
+struct Weight {
+    floor: u64,
+}
+
+impl quick_cache::Weighter<Key, Arc<Item>> for Weight {
+    fn weight(&self, key: &Key, item: &Arc<Item>) -> u64 {
+        ((key.name.len() + item.bytes) as u64).max(self.floor)
+    }
+}
+
+type Store = quick_cache::sync::Cache<Key, Arc<Item>, Weight>;
+
+/// A store of at most `entries` entries and [`STORE_BYTES`] bytes.
+fn new_store(entries: usize) -> Store {
+    let entries = entries.max(1);
+    let floor = STORE_BYTES / entries as u64;
+    Store::with_weighter(entries, floor * entries as u64, Weight { floor })
+}
+
 /// One stored reply.
 struct Item {
     rcode: ResponseCode,
@@ -78,6 +110,8 @@ struct Item {
     hits: AtomicU32,
     last_hit: Mutex<Instant>,
     refreshing: AtomicBool,
+    /// What it takes in memory, roughly (its records and itself).
+    bytes: usize,
 }
 
 impl Item {
@@ -100,8 +134,8 @@ pub struct Cache {
 
 struct Inner {
     o: Options,
-    success: quick_cache::sync::Cache<Key, Arc<Item>>,
-    denial: quick_cache::sync::Cache<Key, Arc<Item>>,
+    success: Store,
+    denial: Store,
     cluster: ClusterLink,
     metrics: metrics::CacheMetrics,
 }
@@ -113,8 +147,8 @@ pub fn setup(
     cluster: ClusterLink,
 ) -> Result<Cache, CorefileError> {
     let o = setup::parse(d, block_zones)?;
-    let success = quick_cache::sync::Cache::new(setup::effective_capacity(o.success_capacity));
-    let denial = quick_cache::sync::Cache::new(setup::effective_capacity(o.denial_capacity));
+    let success = new_store(setup::effective_capacity(o.success_capacity));
+    let denial = new_store(setup::effective_capacity(o.denial_capacity));
     let metrics = metrics::CacheMetrics::new(
         servers.first().map(|s| s.as_ref()).unwrap_or(""),
         &o.zones.join(","),
@@ -377,6 +411,7 @@ impl Inner {
             hits: AtomicU32::new(0),
             last_hit: Mutex::new(Instant::now()),
             refreshing: AtomicBool::new(false),
+            bytes: item_bytes(reply),
         });
         let store = if positive {
             &self.success
@@ -384,14 +419,22 @@ impl Inner {
             &self.denial
         };
         let before = store.len();
-        let full = before >= store.capacity() as usize;
+        let new_key = !store.contains_key(key);
         store.insert(key.clone(), item);
-        if full && store.len() <= before {
+        if new_key && store.len() <= before {
             self.metrics.eviction(positive);
         }
         self.metrics.entries(positive, store.len());
         Some(ttl)
     }
+}
+
+/// An item's size in memory: the record structs and their wire bytes.
+fn item_bytes(reply: &Message) -> usize {
+    let records = reply.answers.len() + reply.authorities.len() + reply.additionals.len();
+    std::mem::size_of::<Item>()
+        + records * std::mem::size_of::<Record>()
+        + crate::dns::wire::uncompressed_len(reply)
 }
 
 /// CoreDNS `cacheResponseType`: typify, and a NOERROR with an SOA whose
@@ -559,6 +602,60 @@ fn write_item(mut req: Request, item: &Item, ttl: u32) -> Flow {
 
 #[cfg(test)]
 mod tests {
+    use super::{Item, Key, STORE_BYTES, new_store};
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::DNSClass;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32};
+    use std::time::Instant;
+
+    fn item(bytes: usize) -> Arc<Item> {
+        Arc::new(Item {
+            rcode: ResponseCode::NoError,
+            authentic_data: false,
+            recursion_available: true,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            additionals: Vec::new(),
+            orig_ttl: 30,
+            stored: Instant::now(),
+            generation: None,
+            hits: AtomicU32::new(0),
+            last_hit: std::sync::Mutex::new(Instant::now()),
+            refreshing: AtomicBool::new(false),
+            bytes,
+        })
+    }
+
+    fn key(n: usize) -> Key {
+        Key::new(
+            &format!("n{n}.example."),
+            RecordType::A,
+            DNSClass::IN,
+            false,
+            false,
+        )
+    }
+
+    #[test]
+    fn a_store_is_bounded_by_entries_and_by_bytes() {
+        let small = new_store(1024);
+        for n in 0..4000 {
+            small.insert(key(n), item(300));
+        }
+        assert!(
+            (900..=1024).contains(&small.len()),
+            "{} small entries",
+            small.len()
+        );
+        let large = new_store(9984);
+        for n in 0..2000 {
+            large.insert(key(n), item(64 * 1024));
+        }
+        assert!(large.weight() <= STORE_BYTES, "{} bytes", large.weight());
+        assert!(large.len() <= 256, "{} entries of 64 KiB", large.len());
+    }
+
     use crate::plugin::pkg::test::{self, Case};
     use hickory_proto::rr::RecordType;
 

@@ -42,8 +42,9 @@ use crate::metrics::Replay;
 const MAX_QUERY: usize = 512;
 
 /// Entries per memo, and the bytes their keys and replies may take; a full
-/// memo is emptied, so a flood of distinct names (or of large answers)
-/// costs bounded memory and the hot names come back at once.
+/// memo gives up entries one at a time until the new one fits, so a flood
+/// of distinct names (or of large answers) costs bounded memory without
+/// forgetting every hot name at once.
 const MAX_ENTRIES: usize = 4096;
 const MAX_BYTES: usize = 1 << 20;
 
@@ -157,11 +158,13 @@ impl Memo {
             return;
         }
         let size = packet.len() + reply.len();
-        if self.entries.len() >= MAX_ENTRIES || self.bytes + size > MAX_BYTES {
-            self.entries.clear();
-            self.bytes = 0;
+        if size > MAX_BYTES {
+            return;
         }
         self.forget(&packet[2..]);
+        while self.entries.len() >= MAX_ENTRIES || self.bytes + size > MAX_BYTES {
+            self.evict_one();
+        }
         self.bytes += size;
         self.entries.insert(
             packet[2..].into(),
@@ -173,6 +176,17 @@ impl Memo {
                 ttl_offsets: ttl_offsets.into(),
             },
         );
+    }
+
+    /// Gives up one entry: whichever the map yields first, which for a
+    /// hashed map is as good as a random pick (CoreDNS's cache evicts a
+    /// random entry too).
+    fn evict_one(&mut self) {
+        let Some(key) = self.entries.keys().next().cloned() else {
+            self.bytes = 0;
+            return;
+        };
+        self.forget(&key);
     }
 
     fn forget(&mut self, key: &[u8]) {
@@ -302,6 +316,39 @@ mod tests {
         assert_eq!(reply.answers[0].ttl, 20, "30 less 10 whole seconds");
         assert_eq!(at(29.9).unwrap().answers[0].ttl, 1);
         assert!(at(30.0).is_none(), "expired: back to the chain");
+    }
+
+    #[test]
+    fn a_full_memo_gives_up_single_entries_and_keeps_the_rest() {
+        let routes = Routes::new(
+            Default::default(),
+            std::sync::Arc::from("dns://:53"),
+            Default::default(),
+        );
+        let mut memo = Memo::default();
+        let packet = |n: u16| {
+            let mut packet = vec![0u8; 40];
+            packet[12..14].copy_from_slice(&n.to_be_bytes());
+            packet
+        };
+        let reply = vec![0u8; 100];
+        let remember = |memo: &mut Memo, n: u16| {
+            let terms = MemoTerms::until_data_changes("test");
+            let generation = routes.epoch.current();
+            memo.remember(&routes, generation, &packet(n), &reply, terms, Vec::new());
+        };
+        for n in 0..MAX_ENTRIES as u16 {
+            remember(&mut memo, n);
+        }
+        assert_eq!(memo.len(), MAX_ENTRIES);
+        remember(&mut memo, u16::MAX);
+        assert_eq!(memo.len(), MAX_ENTRIES, "one out, one in");
+        let src = "127.0.0.1:5000".parse().unwrap();
+        let kept = (0..MAX_ENTRIES as u16)
+            .filter(|&n| memo.recall(&routes, &packet(n), src).is_some())
+            .count();
+        assert_eq!(kept, MAX_ENTRIES - 1, "only one of the old entries went");
+        assert!(memo.recall(&routes, &packet(u16::MAX), src).is_some());
     }
 
     #[test]

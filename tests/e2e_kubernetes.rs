@@ -722,3 +722,41 @@ fn endpoint_with_tls_client_certificates_answers_like_coredns() {
         "never synced: a would-be answer is SERVFAIL"
     );
 }
+
+/// Building the API client is retried: a kubeconfig that is not there at
+/// startup (a token or config mounted late) is read once it appears, and
+/// the names resolve; before, no watch ever started.
+#[test]
+fn a_kubeconfig_that_appears_later_is_picked_up_by_the_retry() {
+    let cluster = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let late = dir.path().join("kubeconfig");
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n}}\n",
+        late.display()
+    );
+    let server = Clusterdns::start(&corefile);
+    let line =
+        server.wait_for_line("[ERROR] plugin/kubernetes: unable to configure the API client");
+    assert!(line.contains("(retrying in"), "{line}");
+    let early = ask(
+        server.addr(),
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    assert_eq!(
+        early.metadata.response_code,
+        ResponseCode::ServFail,
+        "unsynced"
+    );
+    std::fs::copy(&cluster.kubeconfig, &late).unwrap();
+    let want = service_ip(cluster, "default", "kubernetes");
+    eventually(Duration::from_secs(40), "the late kubeconfig used", || {
+        let reply = ask(
+            server.addr(),
+            "kubernetes.default.svc.cluster.local.",
+            RecordType::A,
+        );
+        (addresses(&reply) == vec![want]).then_some(())
+    });
+}

@@ -60,4 +60,11 @@ fn unsynced_kubernetes_gives_servfail_for_name_errors_and_not_ready() {
         Some((503, "kubernetes".to_string()))
     );
     server.wait_for_line("[INFO] plugin/ready: Plugins not ready: \"kubernetes\"");
+    // An API server that never answers is reported every 5 s while serving.
+    let line =
+        server.wait_for_line("[WARNING] plugin/kubernetes: Kubernetes API still not synced after");
+    assert!(
+        line.ends_with("s: the initial lists have not arrived"),
+        "{line}"
+    );
 }

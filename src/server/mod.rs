@@ -137,28 +137,8 @@ async fn start_plugins(instance: &Instance) {
         return;
     };
     let started = tokio::time::Instant::now();
-    let mut last_log = started;
-    loop {
-        let waiting: Vec<&str> = gated
-            .iter()
-            .filter(|(p, _)| p.ready() == Some(false))
-            .map(|(p, _)| p.name())
-            .collect();
-        if waiting.is_empty() {
-            return;
-        }
-        if started.elapsed() >= timeout {
-            for name in waiting {
-                crate::logging::warning(name, "starting server with unsynced Kubernetes API");
-            }
-            return;
-        }
-        if last_log.elapsed() >= Duration::from_millis(500) {
-            for name in &waiting {
-                crate::logging::info(name, "waiting for Kubernetes API before starting server");
-            }
-            last_log = tokio::time::Instant::now();
-        }
+    // Each plugin says itself what it waits for (see its `start`).
+    while started.elapsed() < timeout && gated.iter().any(|(p, _)| p.ready() == Some(false)) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

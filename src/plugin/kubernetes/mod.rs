@@ -168,6 +168,10 @@ impl Plugin for Kubernetes {
             return;
         }
         tasks.push(tokio::spawn(self.shared.clone().run_publisher()));
+        tasks.push(tokio::spawn(report_sync(
+            self.shared.clone(),
+            self.options.startup_timeout,
+        )));
         match &self.options.connection {
             Connection::Snapshot(path) => tasks.push(tokio::spawn(snapshot::follow(
                 path.clone(),
@@ -305,6 +309,54 @@ fn backend_error(
     reply.authorities = vec![lookup::soa(settings, index, zone)];
     req.write(reply, "kubernetes");
     Flow::done(req, Status::written(ResponseCode::NoError))
+}
+
+/// How often a list that has not arrived is reported once serving started.
+const STALL_REPORT: Duration = Duration::from_secs(5);
+
+/// Says what the first sync is doing: CoreDNS's lines while the server
+/// holds its listeners for `startup_timeout` (after 500 ms unsynced, that
+/// it waits; at the timeout, that it starts unsynced), and after that a
+/// warning every 5 s until the objects are listed. Why the last: an API
+/// server that accepts connections and never answers gives no watch
+/// error, so without it nothing would say why names fail.
+async fn report_sync(shared: Arc<Shared>, startup_timeout: Duration) {
+    let started = tokio::time::Instant::now();
+    let mut said_waiting = false;
+    while started.elapsed() < startup_timeout {
+        if shared.synced() {
+            return;
+        }
+        if !said_waiting && started.elapsed() >= Duration::from_millis(500) {
+            logging::info(
+                "kubernetes",
+                "waiting for Kubernetes API before starting server",
+            );
+            said_waiting = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if shared.synced() {
+        return;
+    }
+    logging::warning("kubernetes", "starting server with unsynced Kubernetes API");
+    loop {
+        tokio::time::sleep(STALL_REPORT).await;
+        let waited = started.elapsed().as_secs();
+        if shared.synced() {
+            logging::info(
+                "kubernetes",
+                &format!("Kubernetes API synced after {waited}s"),
+            );
+            return;
+        }
+        logging::warning(
+            "kubernetes",
+            &format!(
+                "Kubernetes API still not synced after {waited}s: the initial lists have not arrived"
+            ),
+        );
+    }
 }
 
 /// An ExternalName outside the zone: the target goes through the whole

@@ -33,6 +33,64 @@ fn the_manifests_pass_server_side_validation() {
     ] {
         assert!(output.contains(object), "{object} missing from:\n{output}");
     }
+    let swap = format!("{}/swap", manifests());
+    let output = cluster.kubectl(&["apply", "-k", &swap, "--dry-run=server"]);
+    assert!(output.contains("deployment.apps/coredns"), "{output}");
+    assert!(
+        !output.contains("configmap/"),
+        "swap/ leaves the ConfigMap alone:\n{output}"
+    );
+    let autoscaler = format!("{}/autoscaler", manifests());
+    let output = cluster.kubectl(&["apply", "-k", &autoscaler, "--dry-run=server"]);
+    assert!(
+        output.contains("deployment.apps/coredns-autoscaler"),
+        "{output}"
+    );
+}
+
+/// `kubectl apply -k deploy/` installs the seed's Corefile exactly, `log`
+/// included, and it passes `-check`; the other-address overlay moves only
+/// the Service's clusterIP; the Deployment leaves replicas to others.
+#[test]
+fn the_configmap_is_the_seeds_corefile_and_the_overlay_moves_the_cluster_ip() {
+    let cluster = cluster();
+    let rendered = cluster.kubectl(&["kustomize", &manifests()]);
+    let seed = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/corefiles/seed.Corefile",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let seed_lines: Vec<&str> = seed.lines().filter(|l| !l.starts_with('#')).collect();
+    let start = rendered.find("Corefile: |").expect("a Corefile key") + "Corefile: |".len();
+    let corefile: Vec<String> = rendered[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| l.strip_prefix("    ").unwrap_or(l).to_string())
+        .collect();
+    assert_eq!(corefile, seed_lines, "deploy/ carries the seed's Corefile");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Corefile");
+    std::fs::write(&file, corefile.join("\n")).unwrap();
+    let check = std::process::Command::new(support::process::binary())
+        .arg("-conf")
+        .arg(&file)
+        .arg("-check")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    assert!(
+        !rendered.contains("replicas:"),
+        "replicas left to an autoscaler"
+    );
+    let overlay = format!("{}/overlays/cluster-ip-10.96.0.10", manifests());
+    let moved = cluster.kubectl(&["kustomize", &overlay]);
+    assert!(moved.contains("clusterIP: 10.96.0.10"), "{moved}");
+    assert_eq!(
+        moved.replace("clusterIP: 10.96.0.10", "clusterIP: 10.32.0.10"),
+        rendered,
+        "only the address differs"
+    );
 }
 
 /// A kubeconfig carrying a fresh token of `account` in kube-system.
@@ -60,7 +118,7 @@ fn the_service_account_rbac_covers_every_watch() {
         "clusterrole.yaml",
         "clusterrolebinding.yaml",
     ] {
-        cluster.kubectl(&["apply", "-f", &format!("{}/{file}", manifests())]);
+        cluster.kubectl(&["apply", "-f", &format!("{}/swap/{file}", manifests())]);
     }
     let (_dir, kubeconfig) = kubeconfig_for("coredns");
     let ready = free_port();
@@ -106,5 +164,31 @@ fn without_rbac_the_server_is_not_ready_and_logs_forbidden() {
         reply.metadata.response_code,
         ResponseCode::ServFail,
         "unsynced: no NXDOMAIN"
+    );
+}
+
+/// Going back: CoreDNS 1.14.7 runs with this narrowed ClusterRole (it
+/// watches EndpointSlices too), so only a rollback to 1.8.0 needs
+/// `endpoints` again (deploy/README.md).
+#[test]
+fn coredns_runs_with_the_narrowed_cluster_role() {
+    let cluster = cluster();
+    for file in [
+        "serviceaccount.yaml",
+        "clusterrole.yaml",
+        "clusterrolebinding.yaml",
+    ] {
+        cluster.kubectl(&["apply", "-f", &format!("{}/swap/{file}", manifests())]);
+    }
+    let (_dir, kubeconfig) = kubeconfig_for("coredns");
+    let corefile = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  kubeconfig KUBECONFIG\n  pods insecure\n }\n}\n";
+    let coredns = support::peers::Coredns::start(corefile, &kubeconfig);
+    let reply = udp(
+        coredns.addr(),
+        &query("kubernetes.default.svc.cluster.local.", RecordType::A),
+    );
+    assert_eq!(
+        addresses(&reply),
+        vec!["10.32.0.1".parse::<std::net::IpAddr>().unwrap()]
     );
 }

@@ -82,7 +82,8 @@ impl RecvBatch {
                 fd,
                 self.headers.as_mut_ptr(),
                 self.headers.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                // `as _`: glibc declares the flags `c_int`, musl `c_uint`.
+                libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
         };
@@ -140,7 +141,8 @@ impl SendBatch {
                     fd,
                     self.headers[sent..].as_mut_ptr(),
                     (total - sent) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+                    // `as _`: glibc declares the flags `c_int`, musl `c_uint`.
+                    libc::MSG_DONTWAIT as _,
                 )
             };
             if count < 0 {

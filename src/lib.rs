@@ -15,4 +15,5 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod plugin;
+pub mod process_metrics;
 pub mod server;

@@ -170,7 +170,7 @@ impl Metrics {
             .set(1);
         #[cfg(target_os = "linux")]
         {
-            let process = prometheus::process_collector::ProcessCollector::for_self();
+            let process = crate::process_metrics::ProcessMetrics::for_self();
             let _ = metrics.registry.register(Box::new(process));
         }
         metrics

@@ -299,6 +299,32 @@ fn half_sent_http_requests_are_closed_and_health_keeps_answering() {
     );
 }
 
+/// `health` probes itself once a second, as CoreDNS's does, into
+/// `coredns_health_request_duration_seconds`; a probe that succeeds adds
+/// nothing to `coredns_health_request_failures_total`.
+#[test]
+fn health_probes_itself_every_second_into_its_metrics() {
+    let (health_port, metrics_port) = (free_port(), free_port());
+    let _server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n health :{health_port}\n prometheus 127.0.0.1:{metrics_port}\n whoami\n}}\n"
+    ));
+    let value = |name: &str| -> Option<f64> {
+        let (_, body) = http_get(metrics_port, "/metrics")?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+    };
+    support::peers::eventually(Duration::from_secs(10), "three probes", || {
+        (value("coredns_health_request_duration_seconds_count")? >= 3.0).then_some(())
+    });
+    assert_eq!(value("coredns_health_request_failures_total"), Some(0.0));
+    let (_, body) = http_get(metrics_port, "/metrics").unwrap();
+    assert!(
+        body.contains("coredns_health_request_duration_seconds_bucket{le=\"0.00025\"}"),
+        "CoreDNS's buckets"
+    );
+}
+
 #[test]
 fn sigterm_makes_ready_503_then_exits_after_lameduck() {
     let (health_port, ready_port) = (free_port(), free_port());

@@ -57,6 +57,16 @@ pub struct HttpHub {
     shared: Arc<Shared>,
     /// Each open listener and the sender that closes it gracefully.
     listeners: Mutex<HashMap<SocketAddr, oneshot::Sender<()>>>,
+    /// The loop that probes every configured `/health` once a second.
+    probing: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for HttpHub {
+    fn drop(&mut self) {
+        if let Some(task) = self.probing.get() {
+            task.abort();
+        }
+    }
 }
 
 impl Default for HttpHub {
@@ -69,6 +79,7 @@ impl Default for HttpHub {
                 shutting_down: Default::default(),
             }),
             listeners: Mutex::new(HashMap::new()),
+            probing: std::sync::OnceLock::new(),
         }
     }
 }
@@ -116,6 +127,12 @@ impl HttpHub {
                 .store(Arc::new(merge(routes, &previous, &lingering)));
         }
         self.shared.ready_once.lock().expect("ready lock").clear();
+        if !self.shared.routes.load().health.is_empty() {
+            super::health_probe::register();
+            let shared = self.shared.clone();
+            self.probing
+                .get_or_init(|| tokio::spawn(probe_health(shared)));
+        }
         for (address, listener) in bound {
             let (close, closed) = oneshot::channel();
             tokio::spawn(serve(listener, address, self.shared.clone(), closed));
@@ -146,6 +163,20 @@ impl HttpHub {
         self.shared
             .shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Probes each `/health` the current routes serve, once a second.
+async fn probe_health(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let addresses: Vec<SocketAddr> = shared.routes.load().health.iter().copied().collect();
+        for address in addresses {
+            super::health_probe::probe(address).await;
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod handler;
+pub mod health_probe;
 pub mod http;
 pub mod instance;
 pub mod memo;

@@ -626,6 +626,22 @@ fn dns_programming_latency_is_recorded_for_headless_services() {
         seconds >= 1.5,
         "at least the 2s since the trigger time: {line}"
     );
+
+    // A ClusterIP Service's slice is recorded as `cluster_ip` (CoreDNS >= 1.14.6).
+    cluster.apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: cip, namespace: {ns}}}\nspec:\n  ports: [{{name: http, port: 80}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: cip-a\n  namespace: {ns}\n  labels: {{kubernetes.io/service-name: cip}}\n  annotations: {{endpoints.kubernetes.io/last-change-trigger-time: \"{stamp}\"}}\naddressType: IPv4\nendpoints:\n- addresses: [10.1.2.4]\nports: [{{name: http, port: 80, protocol: TCP}}]\n"
+    ));
+    let name = format!("cip.{ns}.svc.cluster.local.");
+    eventually(Duration::from_secs(20), "the ClusterIP answer", || {
+        (!addresses(&ask(ours.addr(), &name, RecordType::A)).is_empty()).then_some(())
+    });
+    cluster.kubectl(&["label", "endpointslice", "cip-a", "-n", &ns, "touched=yes"]);
+    eventually(Duration::from_secs(10), "the cluster_ip series", || {
+        let (_, body) = support::http_get(metrics, "/metrics")?;
+        body.lines()
+            .find(|l| l.starts_with("coredns_kubernetes_dns_programming_duration_seconds_count{service_kind=\"cluster_ip\"}"))
+            .map(str::to_string)
+    });
 }
 
 #[test]

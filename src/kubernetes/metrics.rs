@@ -1,6 +1,7 @@
 //! `coredns_kubernetes_dns_programming_duration_seconds`: how long a change
 //! took from the EndpointSlice controller's trigger time to this server,
-//! for headless Services (CoreDNS records only those).
+//! labelled `headless_with_selector` for headless Services and `cluster_ip`
+//! for the others, as CoreDNS 1.14.6 and later record it.
 
 use std::sync::LazyLock;
 
@@ -33,8 +34,8 @@ pub fn register() {
     let _ = histogram();
 }
 
-/// Records the latency of a slice event when its Service is headless and
-/// the controller set the trigger-time annotation (CoreDNS's rule).
+/// Records the latency of a slice event when its Service is known and the
+/// controller set the trigger-time annotation (CoreDNS's rule).
 pub fn record_slice(slice: &EndpointSlice, shared: &Shared) {
     let Some(trigger) = slice
         .metadata
@@ -57,17 +58,14 @@ pub fn record_slice(slice: &EndpointSlice, shared: &Shared) {
     };
     let namespace = slice.metadata.namespace.as_deref().unwrap_or("default");
     let index = shared.index.load();
-    let headless = index
-        .service(namespace, service)
-        .is_some_and(|s| s.kind == ServiceKind::Headless);
-    if !headless {
-        return;
-    }
+    let label = match index.service(namespace, service).map(|s| &s.kind) {
+        None => return,
+        Some(ServiceKind::Headless) => "headless_with_selector",
+        Some(_) => "cluster_ip",
+    };
     let seconds = (jiff::Timestamp::now() - when)
         .total(jiff::Unit::Second)
         .unwrap_or(0.0)
         .max(0.0);
-    histogram()
-        .with_label_values(&["headless_with_selector"])
-        .observe(seconds);
+    histogram().with_label_values(&[label]).observe(seconds);
 }

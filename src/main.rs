@@ -15,6 +15,13 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    let code = serve_or_check();
+    // Query log lines still queued in memory go out before the exit.
+    logging::flush();
+    code
+}
+
+fn serve_or_check() -> ExitCode {
     let flags = match cli::Flags::parse(std::env::args().skip(1)) {
         Ok(flags) => flags,
         Err(message) => {

@@ -325,6 +325,83 @@ fn health_probes_itself_every_second_into_its_metrics() {
     );
 }
 
+/// A stdout nobody reads (a stalled pipe to the container runtime) does
+/// not stop DNS with `log` on: every query is answered, query lines past
+/// the in-memory bound are dropped and counted, and once stdout moves the
+/// queued lines come out in order with a warning naming the loss.
+#[test]
+fn a_stalled_stdout_drops_counted_query_lines_and_dns_keeps_answering() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let corefile = dir.path().join("Corefile");
+    std::fs::write(
+        &corefile,
+        format!(".:{port} {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics_port}\n log\n whoami\n}}\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(support::process::binary())
+        .arg("-conf")
+        .arg(&corefile)
+        .env("CLUSTERDNS_LOG_BUFFER_BYTES", "65536")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    support::peers::eventually(Duration::from_secs(10), "listening", || {
+        std::net::TcpStream::connect(server).ok().map(|_| ())
+    });
+    // Nobody reads stdout: the pipe (64 KiB) and then the buffer fill.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answered = 0;
+    for n in 0..3000 {
+        let packet = query(&format!("q{n}.example.org."), RecordType::A)
+            .to_vec()
+            .unwrap();
+        socket.send_to(&packet, server).unwrap();
+        let mut buffer = [0u8; 512];
+        if socket.recv(&mut buffer).is_ok() {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 3000, "DNS kept answering with stdout stalled");
+    let (_, body) = http_get(metrics_port, "/metrics").unwrap();
+    let dropped: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("clusterdns_log_dropped_lines_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the counter");
+    assert!(dropped > 1000.0, "{dropped} lines dropped");
+    // Stdout moves again: what was queued comes out, in order, and the
+    // rest at exit (SIGTERM, no lameduck), after which stdout closes.
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let lines =
+        std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let lines = lines.join().unwrap();
+    let _ = child.wait();
+    let warned = lines
+        .iter()
+        .any(|l| l.contains("query log lines dropped: stdout was not taking them"));
+    let pattern = Regex::new(r#""A IN q(\d+)\.example\.org\. udp"#).unwrap();
+    let numbers: Vec<u32> = lines
+        .iter()
+        .filter_map(|l| pattern.captures(l).map(|c| c[1].parse().unwrap()))
+        .collect();
+    assert!(warned, "the loss is reported");
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in arrival order");
+    assert!(
+        numbers.len() as f64 + dropped >= 3000.0,
+        "{} written + {dropped} dropped",
+        numbers.len()
+    );
+}
+
 #[test]
 fn sigterm_makes_ready_503_then_exits_after_lameduck() {
     let (health_port, ready_port) = (free_port(), free_port());

@@ -130,7 +130,7 @@ impl Plugin for Log {
                     rsize,
                     start,
                 };
-                crate::logging::line(&format!(
+                crate::logging::query_line(&format!(
                     "[INFO] {}",
                     rule.format.render(&exchange.req, &written)
                 ));

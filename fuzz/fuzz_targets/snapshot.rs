@@ -2,6 +2,7 @@
 //! and whatever loads can be indexed.
 #![no_main]
 
+use clusterdns::kubernetes::index::Index;
 use clusterdns::kubernetes::snapshot;
 use clusterdns::kubernetes::store::Store;
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +14,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(objects) = snapshot::parse(text) {
         let mut store = Store::new(true, true);
         snapshot::load_into(&mut store, objects);
-        let _ = store.index();
+        let _ = Index::build(&store);
     }
 });

@@ -26,6 +26,7 @@
 //! peers); the table goes to `bench/results/`.
 
 #[path = "common/blast.rs"]
+#[allow(unreachable_pub)]
 mod blast;
 #[path = "common/mod.rs"]
 mod common;

@@ -3,7 +3,7 @@
 
 /// The parsed flags.
 #[derive(Debug, Default)]
-pub struct Flags {
+pub(crate) struct Flags {
     pub conf: Option<String>,
     pub dns_port: u16,
     pub version: bool,
@@ -24,7 +24,7 @@ const USAGE: &str = "Usage of clusterdns:
   -version           Show version";
 
 impl Flags {
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, String> {
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, String> {
         let mut flags = Flags {
             dns_port: 53,
             ..Default::default()
@@ -74,7 +74,7 @@ fn bool_flag(inline: &Option<String>) -> Result<bool, String> {
 
 /// `clusterdns-0.1.0` and `linux/x86_64, rust, <revision>`, the shape of
 /// CoreDNS's version lines.
-pub fn version_lines() -> String {
+pub(crate) fn version_lines() -> String {
     format!(
         "clusterdns-{}\n{}/{}, rust, {}",
         env!("CARGO_PKG_VERSION"),

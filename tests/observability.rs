@@ -382,6 +382,7 @@ fn a_stalled_stdout_drops_counted_query_lines_and_dns_keeps_answering() {
     let lines =
         std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
     std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) takes plain integers; the pid is our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let lines = lines.join().unwrap();
     let _ = child.wait();

@@ -1,6 +1,6 @@
 //! What the benchmarks share: starting pinned servers, driving dnsperf,
 //! and reading a process's CPU time and RSS from /proc.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

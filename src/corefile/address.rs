@@ -136,7 +136,7 @@ fn cidr_reverse_zones(host: &str) -> Option<Result<Vec<String>, CorefileError>> 
 
 /// Expands a prefix to the reverse zones on label boundaries (8 bits for
 /// IPv4, 4 bits for IPv6).
-pub fn reverse_zones(ip: IpAddr, bits: u32) -> Vec<String> {
+pub(super) fn reverse_zones(ip: IpAddr, bits: u32) -> Vec<String> {
     let (step, width, value) = match ip {
         IpAddr::V4(v4) => (8, 32, u32::from(v4) as u128),
         IpAddr::V6(v6) => (4, 128, u128::from(v6)),

@@ -5,7 +5,7 @@
 
 /// Replaces every `{$NAME}` and `{%NAME%}` in `text` with the environment
 /// value (empty when unset).
-pub fn replace_env(text: &str) -> String {
+pub(super) fn replace_env(text: &str) -> String {
     if !text.contains('{') {
         return text.to_string();
     }

@@ -37,6 +37,8 @@ unsafe fn address_of(address: *const libc::sockaddr) -> Option<IpAddr> {
     if address.is_null() {
         return None;
     }
+    // SAFETY: the caller's contract: a non-null `address` points to a
+    // sockaddr whose family says which larger struct it is.
     unsafe {
         match i32::from((*address).sa_family) {
             libc::AF_INET => {

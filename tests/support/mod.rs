@@ -1,6 +1,6 @@
 //! Test support shared by the integration tests: the clusterdns process,
 //! a small DNS client, and free loopback ports.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 pub mod dns;
 pub mod peers;

@@ -120,6 +120,7 @@ impl Clusterdns {
     }
 
     pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) takes plain integers; the pid is our own child.
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 }

@@ -77,7 +77,7 @@ fn vectors() -> &'static Vectors {
     &VECTORS
 }
 
-pub struct CacheMetrics {
+pub(super) struct CacheMetrics {
     pub requests: IntCounter,
     pub success_hits: IntCounter,
     pub denial_hits: IntCounter,
@@ -92,7 +92,7 @@ pub struct CacheMetrics {
 }
 
 impl CacheMetrics {
-    pub fn new(server: &str, zones: &str) -> CacheMetrics {
+    pub(super) fn new(server: &str, zones: &str) -> CacheMetrics {
         let v = vectors();
         let base = [server, zones, ""];
         CacheMetrics {
@@ -116,7 +116,7 @@ impl CacheMetrics {
         }
     }
 
-    pub fn eviction(&self, positive: bool) {
+    pub(super) fn eviction(&self, positive: bool) {
         if positive {
             self.success_evictions.inc()
         } else {
@@ -124,7 +124,7 @@ impl CacheMetrics {
         }
     }
 
-    pub fn entries(&self, positive: bool, count: usize) {
+    pub(super) fn entries(&self, positive: bool, count: usize) {
         if positive {
             self.success_entries.set(count as i64)
         } else {

@@ -13,7 +13,7 @@
 use regex::Regex;
 
 /// The pattern with Go's semantics, compiled.
-pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+pub(super) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&rewrite(pattern))
 }
 

@@ -74,7 +74,7 @@ fn vectors() -> &'static Vectors {
 }
 
 /// The handles of one upstream.
-pub struct ProxyMetrics {
+pub(super) struct ProxyMetrics {
     label: String,
     pub udp_hit: IntCounter,
     pub udp_miss: IntCounter,
@@ -86,7 +86,7 @@ pub struct ProxyMetrics {
 
 impl ProxyMetrics {
     /// `stream_proto` labels the stream connections: `tcp` or `tcp-tls`.
-    pub fn new(to: &str, stream_proto: &str) -> ProxyMetrics {
+    pub(super) fn new(to: &str, stream_proto: &str) -> ProxyMetrics {
         let v = vectors();
         ProxyMetrics {
             label: to.to_string(),
@@ -103,7 +103,7 @@ impl ProxyMetrics {
         }
     }
 
-    pub fn observe(&self, rcode: ResponseCode, seconds: f64) {
+    pub(super) fn observe(&self, rcode: ResponseCode, seconds: f64) {
         let slot = (u16::from(rcode) as usize).min(23);
         let label = crate::metrics::rcode_label(rcode);
         self.durations[slot]
@@ -116,15 +116,15 @@ impl ProxyMetrics {
     }
 }
 
-pub fn healthcheck_broken() {
+pub(super) fn healthcheck_broken() {
     vectors().healthcheck_broken.inc();
 }
 
-pub fn max_concurrent_rejected() {
+pub(super) fn max_concurrent_rejected() {
     vectors().max_concurrent_rejects.inc();
 }
 
 /// Makes the forward-wide counters exist (at 0) once forward is configured.
-pub fn touch() {
+pub(super) fn touch() {
     let _ = vectors();
 }

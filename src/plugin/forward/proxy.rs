@@ -32,14 +32,14 @@ type Connection = Box<dyn Stream>;
 
 /// The transport of one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub(super) enum Transport {
     Udp,
     Tcp,
 }
 
 /// An upstream reply: decoded, or passed on as bytes with only its header
 /// and question in `msg`.
-pub struct Answer {
+pub(super) struct Answer {
     pub msg: Message,
     pub undecoded: Option<Undecoded>,
 }
@@ -55,11 +55,11 @@ impl From<Message> for Answer {
 
 /// Why an exchange failed (the text goes to the errors plugin).
 #[derive(Debug, Clone)]
-pub struct ExchangeError(pub String);
+pub(super) struct ExchangeError(pub String);
 
 /// How an upstream's connections are made and how long they are kept.
 #[derive(Debug, Clone, Copy)]
-pub struct Pooling {
+pub(super) struct Pooling {
     /// Idle longer than this: closed.
     pub expire: Duration,
     /// Older than this (since dialled): closed. Zero: no limit.
@@ -77,7 +77,7 @@ struct Pooled<T> {
     used: Instant,
 }
 
-pub struct Upstream {
+pub(super) struct Upstream {
     pub address: SocketAddr,
     fails: AtomicU32,
     checking: AtomicBool,
@@ -92,7 +92,7 @@ pub struct Upstream {
 
 /// What a health probe asks.
 #[derive(Debug, Clone)]
-pub struct HealthProbe {
+pub(super) struct HealthProbe {
     pub interval: Duration,
     pub recursion: bool,
     pub domain: Name,
@@ -100,7 +100,7 @@ pub struct HealthProbe {
 }
 
 impl Upstream {
-    pub fn new(address: SocketAddr, pooling: Pooling, tls: Option<TlsTarget>) -> Upstream {
+    pub(super) fn new(address: SocketAddr, pooling: Pooling, tls: Option<TlsTarget>) -> Upstream {
         let stream_proto = if tls.is_some() { "tcp-tls" } else { "tcp" };
         Upstream {
             metrics: ProxyMetrics::new(&address.to_string(), stream_proto),
@@ -116,7 +116,7 @@ impl Upstream {
 
     /// Down once more health checks failed in a row than `max_fails`
     /// (never with `max_fails 0`).
-    pub fn down(&self, max_fails: u32) -> bool {
+    pub(super) fn down(&self, max_fails: u32) -> bool {
         max_fails != 0 && self.fails.load(Ordering::Relaxed) > max_fails
     }
 
@@ -127,7 +127,7 @@ impl Upstream {
     /// empty sections. With `undecoded`, a UDP reply the walk understands
     /// comes back as bytes, fitted to the client (`query`'s ID and EDNS).
     #[allow(clippy::too_many_arguments)]
-    pub async fn exchange(
+    pub(super) async fn exchange(
         &self,
         query: &Message,
         raw: Option<&[u8]>,
@@ -386,7 +386,7 @@ impl Upstream {
     }
 
     /// Starts health checking after a failure, unless it already runs.
-    pub fn start_health_check(self: &std::sync::Arc<Self>, probe: HealthProbe) {
+    pub(super) fn start_health_check(self: &std::sync::Arc<Self>, probe: HealthProbe) {
         if self.checking.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -531,7 +531,7 @@ fn question_matches(sent: &[u8], reply: &[u8]) -> bool {
 }
 
 /// The reply's question is the query's (the name compared case-insensitively).
-pub fn same_question(query: &Message, reply: &Message) -> bool {
+pub(super) fn same_question(query: &Message, reply: &Message) -> bool {
     match (query.queries.first(), reply.queries.first()) {
         (Some(q), Some(r)) => {
             q.query_type() == r.query_type()

@@ -31,7 +31,7 @@ pub struct HostEntry {
 
 /// Reads `entry` as a hostname TO, if it is one: `[dns://|tls://]NAME[%ZONE][:PORT]`
 /// where NAME is a valid domain name and not an IP address.
-pub fn host_entry(entry: &str) -> Option<HostEntry> {
+pub(super) fn host_entry(entry: &str) -> Option<HostEntry> {
     let (tls, rest) = match entry.split_once("://") {
         None => (false, entry),
         Some(("dns", rest)) => (false, rest),
@@ -90,7 +90,10 @@ fn is_domain_name(text: &str) -> bool {
 }
 
 /// The upstreams `entry` names, in the order found.
-pub fn resolve(entry: &HostEntry, resolvers: &[SocketAddr]) -> Result<Vec<To>, CorefileError> {
+pub(super) fn resolve(
+    entry: &HostEntry,
+    resolvers: &[SocketAddr],
+) -> Result<Vec<To>, CorefileError> {
     let addresses = if resolvers.is_empty() {
         system_lookup(&entry.hostname)
     } else {

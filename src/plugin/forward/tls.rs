@@ -19,14 +19,14 @@ use crate::corefile::CorefileError;
 
 /// How one upstream is reached over TLS.
 #[derive(Clone)]
-pub struct TlsTarget {
+pub(super) struct TlsTarget {
     pub connector: TlsConnector,
     pub name: ServerName<'static>,
 }
 
 /// The client configuration of one forward, from the `tls` option's
 /// arguments (none when the option is absent).
-pub fn client_config(args: &[String]) -> Result<Arc<rustls::ClientConfig>, CorefileError> {
+pub(super) fn client_config(args: &[String]) -> Result<Arc<rustls::ClientConfig>, CorefileError> {
     let (client_pair, ca) = match args {
         [] => (None, None),
         [ca] => (None, Some(ca)),
@@ -54,7 +54,7 @@ pub fn client_config(args: &[String]) -> Result<Arc<rustls::ClientConfig>, Coref
 }
 
 /// The target of one `tls://` TO: the name its certificate must carry.
-pub fn target(
+pub(super) fn target(
     config: &Arc<rustls::ClientConfig>,
     address: SocketAddr,
     server_name: Option<&str>,

@@ -19,7 +19,7 @@
 
 /// What the walk learned of an upstream reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scan {
+pub(super) struct Scan {
     /// Where the OPT record's class (the buffer size) sits, if there is one.
     opt_class_at: Option<usize>,
     /// The reply's length with every name written out in full.
@@ -52,7 +52,7 @@ fn is_nameless(rtype: u16) -> bool {
 
 /// Walks `reply` and checks that its question is `query`'s (the name
 /// compared ignoring ASCII case). `None` when the reply must be decoded.
-pub fn scan(query: &[u8], reply: &[u8]) -> Option<Scan> {
+pub(super) fn scan(query: &[u8], reply: &[u8]) -> Option<Scan> {
     if query.len() < HEADER || reply.len() < HEADER {
         return None;
     }
@@ -103,7 +103,7 @@ pub fn scan(query: &[u8], reply: &[u8]) -> Option<Scan> {
 /// the DO flag, as the client sent it). `client_edns` is the client's
 /// `(buffer size, DO)`; `false` when the reply cannot be fitted in place
 /// (the client sent OPT and the reply has none: CoreDNS would add one).
-pub fn fit(
+pub(super) fn fit(
     reply: &mut [u8],
     scan: &Scan,
     client_id: u16,
@@ -132,7 +132,7 @@ fn count(message: &[u8], at: usize) -> u16 {
 
 /// Compares the questions of two messages (plain labels only); the offset
 /// after the reply's question.
-pub fn same_question(query: &[u8], reply: &[u8]) -> Option<usize> {
+pub(super) fn same_question(query: &[u8], reply: &[u8]) -> Option<usize> {
     let mut at = HEADER;
     loop {
         let length = usize::from(*query.get(at)?);

@@ -36,7 +36,7 @@ fn gauges() -> &'static Gauges {
 
 /// Records a read of `path`: its entry count (with the inline ones) and
 /// the file's modification time.
-pub fn file_read(path: &str, entries: usize, modified: std::time::SystemTime) {
+pub(super) fn file_read(path: &str, entries: usize, modified: std::time::SystemTime) {
     let gauges = gauges();
     gauges
         .entries

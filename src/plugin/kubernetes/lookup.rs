@@ -27,7 +27,7 @@ pub enum PodMode {
 
 /// The plugin options that shape answers.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(super) struct Settings {
     /// Lower-case FQDN zones, as configured.
     pub zones: Vec<String>,
     /// The first non-reverse zone: PTR targets live there.
@@ -43,7 +43,7 @@ pub struct Settings {
 }
 
 /// A query against one zone.
-pub struct Query<'a> {
+pub(super) struct Query<'a> {
     /// The question name as the client wrote it.
     pub qname: &'a Name,
     /// The same name in lower case text (FQDN).
@@ -57,7 +57,7 @@ pub struct Query<'a> {
 
 /// What the plugin should reply.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Answer {
         answers: Vec<Record>,
         additionals: Vec<Record>,
@@ -97,7 +97,7 @@ type Lookup = Result<Vec<Entry>, NameError>;
 
 /// A name error: invalid, unexposed namespace, or nothing matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NameError;
+pub(super) struct NameError;
 
 /// The `dns-version` TXT value (Kubernetes DNS spec schema version).
 const SCHEMA_VERSION: &str = "1.1.0";
@@ -105,7 +105,7 @@ const SCHEMA_TTL: u32 = 28800;
 const MAX_CNAME_CHAIN: usize = 7;
 
 /// Answers one query.
-pub fn resolve(s: &Settings, ix: &Index, q: &Query<'_>) -> Outcome {
+pub(super) fn resolve(s: &Settings, ix: &Index, q: &Query<'_>) -> Outcome {
     let result = match q.qtype {
         RecordType::A | RecordType::AAAA => return address_outcome(s, ix, q),
         RecordType::TXT => txt(s, ix, q),
@@ -145,7 +145,7 @@ fn exists(
 }
 
 /// The SOA of a zone, with the zone as the client spelled it.
-pub fn soa(s: &Settings, ix: &Index, zone: &str) -> Record {
+pub(super) fn soa(s: &Settings, ix: &Index, zone: &str) -> Record {
     SOA_CACHE.with_borrow_mut(|cache| {
         let key = (ix.serial, s.ttl);
         if let Some((_, _, record)) = cache.iter().find(|(z, k, _)| z == zone && *k == key) {

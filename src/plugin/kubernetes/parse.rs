@@ -3,7 +3,7 @@
 
 /// What a name below a kubernetes zone asks for. Empty fields were absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Request<'a> {
+pub(super) struct Request<'a> {
     /// `svc` or `pod`; empty for the apex, `svc.<zone>` and `pod.<zone>`.
     pub kind: &'a str,
     pub namespace: &'a str,
@@ -15,11 +15,11 @@ pub struct Request<'a> {
 
 /// Why a name is a name error before any lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Invalid;
+pub(super) struct Invalid;
 
 /// Parses the lower-case `name` below the lower-case `zone` (the zone is
 /// stripped by label count, as `dnsutil.TrimZone` does).
-pub fn parse<'a>(name: &'a str, zone: &str) -> Result<Request<'a>, Invalid> {
+pub(super) fn parse<'a>(name: &'a str, zone: &str) -> Result<Request<'a>, Invalid> {
     let base = trim_zone(name, zone);
     if base.is_empty() || base == "svc" || base == "pod" {
         return Ok(Request::default());
@@ -58,7 +58,7 @@ fn strip_underscore(label: &str) -> &str {
 }
 
 /// The labels of `name` left of `zone`, by label count (no trailing dot).
-pub fn trim_zone<'a>(name: &'a str, zone: &str) -> &'a str {
+pub(super) fn trim_zone<'a>(name: &'a str, zone: &str) -> &'a str {
     let zone_labels = label_count(zone);
     let name_labels = label_count(name);
     if name_labels <= zone_labels {
@@ -75,7 +75,7 @@ pub fn trim_zone<'a>(name: &'a str, zone: &str) -> &'a str {
 }
 
 /// Labels in an FQDN (`.` has none).
-pub fn label_count(name: &str) -> usize {
+pub(super) fn label_count(name: &str) -> usize {
     if name == "." {
         0
     } else {
@@ -87,10 +87,10 @@ pub fn label_count(name: &str) -> usize {
     }
 }
 
-pub use crate::plugin::pkg::reverse::reverse_address;
+pub(super) use crate::plugin::pkg::reverse::reverse_address;
 
 /// Whether a zone is a reverse zone.
-pub fn is_reverse(zone: &str) -> bool {
+pub(super) fn is_reverse(zone: &str) -> bool {
     zone.ends_with("in-addr.arpa.") || zone.ends_with("ip6.arpa.")
 }
 

@@ -42,7 +42,7 @@ enum Part {
 }
 
 #[derive(Debug, Clone)]
-pub struct Format {
+pub(super) struct Format {
     parts: Vec<Part>,
 }
 
@@ -69,7 +69,7 @@ fn label(text: &str) -> Option<Label> {
 }
 
 impl Format {
-    pub fn compile(mut text: &str) -> Format {
+    pub(super) fn compile(mut text: &str) -> Format {
         let mut parts = Vec::new();
         while let Some(close) = text.find('}') {
             let Some(open) = text[..close].rfind('{') else {
@@ -102,7 +102,7 @@ impl Format {
         Format { parts }
     }
 
-    pub fn render(&self, req: &Request, written: &Written<'_>) -> String {
+    pub(super) fn render(&self, req: &Request, written: &Written<'_>) -> String {
         let mut out = String::with_capacity(160);
         for part in &self.parts {
             match part {
@@ -159,7 +159,7 @@ fn bracketed(ip: IpAddr) -> String {
 }
 
 /// `qr,aa,tc,rd,ra,z,ad,cd`, the set ones comma-joined.
-pub fn flags_text(m: &Metadata) -> String {
+pub(super) fn flags_text(m: &Metadata) -> String {
     let flags = [
         (
             m.message_type == hickory_proto::op::MessageType::Response,

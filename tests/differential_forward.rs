@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clusterdns::diff::{Transport, compare, exchange};
 use hickory_proto::rr::{DNSClass, RecordType};
-use support::dns::{query, query_class, with_edns};
+use support::dns::{query, query_class};
 use support::peers::{Coredns, cluster};
 use support::process::Clusterdns;
 use support::tls_upstream::{TlsStub, fixture};
@@ -122,44 +122,7 @@ fn compare_each(
     types: &[RecordType],
     ask_again: bool,
 ) -> (usize, Vec<String>) {
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for &name in names {
-        for &qtype in types {
-            for (transport, edns) in [
-                (Transport::Udp, false),
-                (Transport::Udp, true),
-                (Transport::Tcp, false),
-                (Transport::Tcp, true),
-            ] {
-                let msg = match edns {
-                    true => with_edns(query(name, qtype), 1232, true),
-                    false => query(name, qtype),
-                };
-                let timeout = Duration::from_secs(5);
-                let ask_both = || {
-                    let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
-                    (
-                        theirs,
-                        exchange(ours.addr(), &msg, transport, timeout).unwrap(),
-                    )
-                };
-                let (theirs, mine) = ask_both();
-                compared += 1;
-                let mut differences = compare(&theirs, &mine);
-                if ask_again && !differences.is_empty() {
-                    let (theirs, mine) = ask_both();
-                    differences = compare(&theirs, &mine);
-                }
-                if !differences.is_empty() {
-                    failures.push(format!(
-                        "{name} {qtype} {transport:?} edns={edns}: {differences:?}"
-                    ));
-                }
-            }
-        }
-    }
-    (compared, failures)
+    support::differential::compare_each(coredns.addr(), ours.addr(), names, types, true, ask_again)
 }
 
 /// Through `cache 30` in front of the same upstream (TTL 300, denial SOA

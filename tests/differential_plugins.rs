@@ -7,8 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange};
+use clusterdns::diff::{Transport, exchange};
 use hickory_proto::rr::{DNSClass, RecordType};
+use support::differential::differences;
 use support::dns::{query, query_class, with_edns};
 use support::peers::{Coredns, cluster, eventually};
 use support::process::Clusterdns;
@@ -22,34 +23,7 @@ fn compare_each(
     names: &[&str],
     types: &[RecordType],
 ) -> (usize, Vec<String>) {
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for &name in names {
-        for &qtype in types {
-            for (transport, edns) in [
-                (Transport::Udp, false),
-                (Transport::Udp, true),
-                (Transport::Tcp, false),
-                (Transport::Tcp, true),
-            ] {
-                let msg = match edns {
-                    true => with_edns(query(name, qtype), 1232, false),
-                    false => query(name, qtype),
-                };
-                let timeout = Duration::from_secs(5);
-                let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
-                let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
-                compared += 1;
-                let differences = compare(&theirs, &mine);
-                if !differences.is_empty() {
-                    failures.push(format!(
-                        "{name} {qtype} {transport:?} edns={edns}: {differences:?}"
-                    ));
-                }
-            }
-        }
-    }
-    (compared, failures)
+    support::differential::compare_each(coredns.addr(), ours.addr(), names, types, false, false)
 }
 
 const HOSTS_FILE: &str = "\
@@ -189,13 +163,10 @@ fn bufsize_and_chaos_match_coredns() {
     ] {
         for transport in [Transport::Udp, Transport::Tcp] {
             let msg = query_class(name, RecordType::TXT, DNSClass::CH);
-            let timeout = Duration::from_secs(5);
-            let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
-            let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
             compared += 1;
-            let differences = compare(&theirs, &mine);
-            if !differences.is_empty() {
-                failures.push(format!("CH {name} {transport:?}: {differences:?}"));
+            let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
+            if !found.is_empty() {
+                failures.push(format!("CH {name} {transport:?}: {found:?}"));
             }
         }
     }

@@ -11,11 +11,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange};
+use clusterdns::diff::Transport;
 use hickory_proto::rr::{DNSClass, RecordType};
 use regex::Regex;
+use support::differential::differences;
 use support::dns::{query, query_class};
 use support::peers::{Coredns, cluster};
 use support::process::Clusterdns;
@@ -157,15 +157,10 @@ fn every_distributions_corefile_starts_and_answers_as_coredns_does() {
         for (qname, qtype, class) in checks(&name, &text) {
             for transport in [Transport::Udp, Transport::Tcp] {
                 let msg = query_class(qname, qtype, class);
-                let timeout = Duration::from_secs(5);
-                let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();
-                let mine = exchange(ours.addr(), &msg, transport, timeout).unwrap();
                 compared += 1;
-                let differences = compare(&theirs, &mine);
-                if !differences.is_empty() {
-                    failures.push(format!(
-                        "{name} {qname} {qtype} {transport:?}: {differences:?}"
-                    ));
+                let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
+                if !found.is_empty() {
+                    failures.push(format!("{name} {qname} {qtype} {transport:?}: {found:?}"));
                 }
             }
         }

@@ -93,6 +93,17 @@ fn the_configmap_is_the_seeds_corefile_and_the_overlay_moves_the_cluster_ip() {
     );
 }
 
+/// Applies deploy/swap's ServiceAccount and its RBAC.
+fn apply_rbac(cluster: &support::peers::Cluster) {
+    for file in [
+        "serviceaccount.yaml",
+        "clusterrole.yaml",
+        "clusterrolebinding.yaml",
+    ] {
+        cluster.kubectl(&["apply", "-f", &format!("{}/swap/{file}", manifests())]);
+    }
+}
+
 /// A kubeconfig carrying a fresh token of `account` in kube-system.
 fn kubeconfig_for(account: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let cluster = cluster();
@@ -113,13 +124,7 @@ fn corefile(kubeconfig: &std::path::Path, ready: u16) -> String {
 #[test]
 fn the_service_account_rbac_covers_every_watch() {
     let cluster = cluster();
-    for file in [
-        "serviceaccount.yaml",
-        "clusterrole.yaml",
-        "clusterrolebinding.yaml",
-    ] {
-        cluster.kubectl(&["apply", "-f", &format!("{}/swap/{file}", manifests())]);
-    }
+    apply_rbac(cluster);
     let (_dir, kubeconfig) = kubeconfig_for("coredns");
     let ready = free_port();
     let server = Clusterdns::start(&corefile(&kubeconfig, ready));
@@ -173,13 +178,7 @@ fn without_rbac_the_server_is_not_ready_and_logs_forbidden() {
 #[test]
 fn coredns_runs_with_the_narrowed_cluster_role() {
     let cluster = cluster();
-    for file in [
-        "serviceaccount.yaml",
-        "clusterrole.yaml",
-        "clusterrolebinding.yaml",
-    ] {
-        cluster.kubectl(&["apply", "-f", &format!("{}/swap/{file}", manifests())]);
-    }
+    apply_rbac(cluster);
     let (_dir, kubeconfig) = kubeconfig_for("coredns");
     let corefile = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  kubeconfig KUBECONFIG\n  pods insecure\n }\n}\n";
     let coredns = support::peers::Coredns::start(corefile, &kubeconfig);

@@ -2,6 +2,7 @@
 //! a small DNS client, and free loopback ports.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod differential;
 pub mod dns;
 pub mod peers;
 pub mod process;

@@ -1,0 +1,72 @@
+//! Asking CoreDNS and clusterdns the same queries and listing every
+//! difference (`clusterdns::diff::compare`), for the differential tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clusterdns::diff::{Transport, compare, exchange};
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
+
+use super::dns::{query, with_edns};
+
+/// The differences between the two servers' replies to `msg` over
+/// `transport`; asked once more when `ask_again` and they differ (for
+/// caches, whose TTLs can read one second apart across a boundary).
+pub fn differences(
+    theirs: SocketAddr,
+    ours: SocketAddr,
+    msg: &Message,
+    transport: Transport,
+    ask_again: bool,
+) -> Vec<String> {
+    let timeout = Duration::from_secs(5);
+    let ask_both = || {
+        let reference = exchange(theirs, msg, transport, timeout).unwrap();
+        (reference, exchange(ours, msg, transport, timeout).unwrap())
+    };
+    let (reference, mine) = ask_both();
+    let mut differences = compare(&reference, &mine);
+    if ask_again && !differences.is_empty() {
+        let (reference, mine) = ask_both();
+        differences = compare(&reference, &mine);
+    }
+    differences.iter().map(|d| format!("{d:?}")).collect()
+}
+
+/// Every name × type over UDP and TCP, with and without EDNS (1232, DO as
+/// `dnssec_ok`): how many exchanges were compared, and each difference.
+pub fn compare_each(
+    theirs: SocketAddr,
+    ours: SocketAddr,
+    names: &[&str],
+    types: &[RecordType],
+    dnssec_ok: bool,
+    ask_again: bool,
+) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for &name in names {
+        for &qtype in types {
+            for (transport, edns) in [
+                (Transport::Udp, false),
+                (Transport::Udp, true),
+                (Transport::Tcp, false),
+                (Transport::Tcp, true),
+            ] {
+                let msg = match edns {
+                    true => with_edns(query(name, qtype), 1232, dnssec_ok),
+                    false => query(name, qtype),
+                };
+                compared += 1;
+                let found = differences(theirs, ours, &msg, transport, ask_again);
+                if !found.is_empty() {
+                    failures.push(format!(
+                        "{name} {qtype} {transport:?} edns={edns}: {found:?}"
+                    ));
+                }
+            }
+        }
+    }
+    (compared, failures)
+}

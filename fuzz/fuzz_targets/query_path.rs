@@ -1,7 +1,9 @@
 //! The whole query path: any bytes in, at most one reply out, never a panic.
 //! The server is built from a Corefile with the F1 snapshot, whoami, cache,
 //! loadbalance and errors, and no upstream (nothing leaves the process).
-//! It also checks the own encoder against hickory's on every decodable input.
+//! It also checks the own encoder against hickory's on every decodable input,
+//! and that every reply answers its query: the query's ID, QR set, the
+//! query's question when it has one, and no larger than the client allows.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -46,14 +48,26 @@ fuzz_target!(|data: &[u8]| {
             proto,
         };
         match handle_packet(&ROUTES, data, arrival) {
-            Handled::Reply(bytes) => {
-                assert!(bytes.len() >= 12, "a reply has a header");
-                if proto == Proto::Udp {
-                    assert!(bytes.len() <= 65535);
-                }
-            }
+            Handled::Reply(bytes) => check_reply(data, &bytes, proto),
             Handled::Drop => {}
             Handled::Pending(_) => panic!("nothing here waits"),
         }
     }
 });
+
+/// What any reply to `query` must be.
+fn check_reply(query: &[u8], reply: &[u8], proto: Proto) {
+    assert!(reply.len() >= 12, "a reply has a header");
+    assert_eq!(reply[..2], query[..2], "the query's ID");
+    assert!(reply[2] & 0x80 != 0, "QR set");
+    let Ok(asked) = hickory_proto::op::Message::from_vec(query) else {
+        assert!(reply.len() <= 512, "an undecodable query gets a header-only reply");
+        return;
+    };
+    let limit = clusterdns::dns::wire::client_size(&asked, proto);
+    assert!(reply.len() <= limit, "{} bytes for a client allowing {limit}", reply.len());
+    let answered = hickory_proto::op::Message::from_vec(reply).expect("the reply decodes");
+    if let (Some(question), Some(echoed)) = (asked.queries.first(), answered.queries.first()) {
+        assert_eq!(question, echoed, "the question echoed");
+    }
+}

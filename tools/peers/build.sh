@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real test peers (kube-apiserver, kube-controller-manager, kubectl,
-# etcd, CoreDNS) from the Go module proxy, cached by version under
+# etcd, CoreDNS, and for the node e2e kube-scheduler, kubelet, kube-proxy) from the Go module proxy, cached by version under
 # ~/.cache/clusterdns-peers. A cached binary is reused; only missing ones build.
 #
 # Prints the bin directory of each peer set on stdout's last lines as
@@ -44,6 +44,9 @@ build_k8s_tool etcd go.etcd.io/etcd/server/v3 "-s -w"
 build_k8s_tool kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build_k8s_tool kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build_k8s_tool kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+build_k8s_tool kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
+build_k8s_tool kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+build_k8s_tool kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
 build_coredns
 
 echo "CLUSTERDNS_K8S_BIN=$k8s_bin"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the wrapper module that builds kube-apiserver, kube-controller-manager
-# and etcd from the Go module proxy. Run it when bumping Kubernetes, then commit
+# Regenerates the wrapper module that builds kube-apiserver, kube-controller-manager,
+# kubectl, kube-scheduler, kubelet, kube-proxy and etcd from the Go module
+# proxy. Run it when bumping Kubernetes, then commit
 # go.mod and go.sum.
 #
 # Why a wrapper: k8s.io/kubernetes requires every staging module at v0.0.0 and
@@ -25,5 +26,8 @@ etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$kubernetes_g
 go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$version" \
   "k8s.io/kubernetes/cmd/kube-controller-manager@v$version" \
   "k8s.io/kubernetes/cmd/kubectl@v$version" \
+  "k8s.io/kubernetes/cmd/kubelet@v$version" \
+  "k8s.io/kubernetes/cmd/kube-proxy@v$version" \
+  "k8s.io/kubernetes/cmd/kube-scheduler@v$version" \
   "go.etcd.io/etcd/server/v3@$etcd_version"
 go mod tidy

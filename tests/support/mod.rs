@@ -4,6 +4,7 @@
 
 pub mod differential;
 pub mod dns;
+pub mod node;
 pub mod peers;
 pub mod process;
 pub mod proxy;

@@ -387,32 +387,11 @@ impl Cluster {
         args: &[&str],
         stdin: Option<&str>,
     ) -> Result<String, String> {
-        let mut child = Command::new(self.bins.k8s.join("kubectl"))
+        let mut command = Command::new(self.bins.k8s.join("kubectl"));
+        command
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).to_string())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).to_string())
-        }
+            .args(args);
+        run_with_input(command, stdin).map_err(|(_, stderr)| stderr)
     }
 
     /// Starts kube-controller-manager's EndpointSlice, namespace and GC
@@ -512,6 +491,42 @@ fn client_certificates(run: &Path) {
         "-out",
         &file("client.crt"),
     ]);
+}
+
+/// Runs a command with `stdin` as its input: its stdout, or on failure
+/// `(stdout, stderr)`.
+pub fn run_with_input(
+    mut command: Command,
+    stdin: Option<&str>,
+) -> Result<String, (String, String)> {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| (String::new(), e.to_string()))?;
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .map_err(|e| (String::new(), e.to_string()))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| (String::new(), e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err((stdout, String::from_utf8_lossy(&output.stderr).into_owned()))
+    }
 }
 
 fn openssl(args: &[&str]) {

@@ -58,6 +58,12 @@ impl Stub {
 
     pub fn start_with_ttl(mode: Mode, ttl: u32) -> Stub {
         let (udp, tcp) = bind_pair();
+        Self::serve(udp, tcp, mode, ttl)
+    }
+
+    /// Serves on sockets the caller bound (the node e2e binds them inside
+    /// its network namespace).
+    pub fn serve(udp: UdpSocket, tcp: TcpListener, mode: Mode, ttl: u32) -> Stub {
         let addr = udp.local_addr().unwrap();
         let stub = Stub {
             addr,

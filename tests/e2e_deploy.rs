@@ -69,16 +69,7 @@ fn the_configmap_is_the_seeds_corefile_and_the_overlay_moves_the_cluster_ip() {
         .map(|l| l.strip_prefix("    ").unwrap_or(l).to_string())
         .collect();
     assert_eq!(corefile, seed_lines, "deploy/ carries the seed's Corefile");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("Corefile");
-    std::fs::write(&file, corefile.join("\n")).unwrap();
-    let check = std::process::Command::new(support::process::binary())
-        .arg("-conf")
-        .arg(&file)
-        .arg("-check")
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
+    assert_passes_check(&corefile.join("\n"));
     assert!(
         !rendered.contains("replicas:"),
         "replicas left to an autoscaler"
@@ -189,5 +180,213 @@ fn coredns_runs_with_the_narrowed_cluster_role() {
     assert_eq!(
         addresses(&reply),
         vec!["10.32.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+}
+
+fn chart() -> String {
+    format!("{}/charts/clusterdns", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn helm(args: &[&str]) -> String {
+    let helm = support::peers::PeerBins::locate().helm();
+    let output = std::process::Command::new(&helm)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "helm {args:?}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `helm template coredns charts/clusterdns -n kube-system` with these flags.
+fn render(flags: &[&str]) -> String {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        "coredns",
+        chart.as_str(),
+        "--namespace",
+        "kube-system",
+    ];
+    args.extend_from_slice(flags);
+    helm(&args)
+}
+
+/// The rendered objects, as YAML values.
+fn objects(rendered: &str) -> Vec<serde_yaml::Value> {
+    serde_yaml::Deserializer::from_str(rendered)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .filter(|v: &serde_yaml::Value| !v.is_null())
+        .collect()
+}
+
+fn kinds_and_names(rendered: &str) -> Vec<String> {
+    objects(rendered)
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The Corefile of the rendered ConfigMap, checked with `clusterdns -check`.
+fn checked_corefile(rendered: &str) -> String {
+    let objects = objects(rendered);
+    let configmap = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .expect("a ConfigMap");
+    let corefile = configmap["data"]["Corefile"].as_str().unwrap().to_string();
+    assert_passes_check(&corefile);
+    corefile
+}
+
+/// `clusterdns -conf FILE -check` accepts this Corefile.
+fn assert_passes_check(corefile: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Corefile");
+    std::fs::write(&file, corefile).unwrap();
+    let check = std::process::Command::new(support::process::binary())
+        .arg("-conf")
+        .arg(&file)
+        .arg("-check")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}\n{corefile}");
+}
+
+/// `helm lint` passes, and by default the chart renders what `deploy/`
+/// holds: the seed's Corefile line for line, the cluster add-on's names,
+/// no `replicas`.
+#[test]
+fn the_chart_lints_and_renders_the_seeds_corefile() {
+    let lint = helm(&["lint", "--strict", &chart()]);
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+    let rendered = render(&[]);
+    let seed = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/corefiles/seed.Corefile",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let words = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    assert_eq!(words(&checked_corefile(&rendered)), words(&seed));
+    let names = kinds_and_names(&rendered);
+    for object in [
+        "ServiceAccount/coredns",
+        "ClusterRole/system:coredns",
+        "ClusterRoleBinding/system:coredns",
+        "ConfigMap/coredns",
+        "Service/kube-dns",
+        "Deployment/coredns",
+        "PodDisruptionBudget/coredns",
+    ] {
+        assert!(
+            names.contains(&object.to_string()),
+            "{object} missing: {names:?}"
+        );
+    }
+    assert!(
+        !rendered.contains("replicas:"),
+        "replicas left to an autoscaler"
+    );
+    let kept = render(&["--set", "existingConfigMap=coredns"]);
+    assert!(
+        !kinds_and_names(&kept)
+            .iter()
+            .any(|n| n.starts_with("ConfigMap/")),
+        "existingConfigMap keeps the user's ConfigMap"
+    );
+}
+
+/// Every option set renders objects the real apiserver accepts
+/// (server-side dry-run), a coredns chart values file included.
+#[test]
+fn the_chart_passes_server_side_validation() {
+    let cluster = cluster();
+    let crd = format!(
+        "{}/tests/fixtures/helm/servicemonitor-crd.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    cluster.kubectl(&["apply", "-f", &crd]);
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/servicemonitors.monitoring.coreos.com",
+        "--timeout=60s",
+    ]);
+    let values = format!(
+        "{}/tests/fixtures/helm/coredns-chart-values.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sets: [(&[&str], &[&str]); 4] = [
+        (&[], &["deployment.apps/coredns", "service/kube-dns"]),
+        (
+            &[
+                "--set",
+                "hpa.enabled=true,prometheus.service.enabled=true,prometheus.monitor.enabled=true,service.clusterIP=10.32.0.10",
+            ],
+            &[
+                "horizontalpodautoscaler.autoscaling/coredns",
+                "service/coredns-metrics",
+                "servicemonitor.monitoring.coreos.com/coredns",
+            ],
+        ),
+        (
+            &[
+                "--set",
+                "autoscaler.enabled=true,existingConfigMap=coredns,isClusterService=false",
+            ],
+            &[
+                "deployment.apps/coredns-clusterdns-autoscaler",
+                "service/coredns-clusterdns",
+            ],
+        ),
+        (
+            &["-f", &values],
+            &["service/kube-dns", "service/coredns-metrics"],
+        ),
+    ];
+    for (flags, expected) in sets {
+        let rendered = render(flags);
+        if rendered.contains("kind: ConfigMap") {
+            checked_corefile(&rendered);
+        }
+        let output = cluster
+            .kubectl_try(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered))
+            .unwrap_or_else(|e| panic!("dry-run of {flags:?}: {e}\n{rendered}"));
+        for object in expected {
+            assert!(
+                output.contains(object),
+                "{flags:?}: {object} missing from:\n{output}"
+            );
+        }
+    }
+    let both = std::process::Command::new(support::peers::PeerBins::locate().helm())
+        .args([
+            "template",
+            "coredns",
+            &chart(),
+            "--set",
+            "hpa.enabled=true,autoscaler.enabled=true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !both.status.success(),
+        "hpa and autoscaler together are refused"
     );
 }

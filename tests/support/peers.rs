@@ -20,6 +20,8 @@ use super::free_port;
 pub struct PeerBins {
     pub k8s: PathBuf,
     pub coredns: PathBuf,
+    /// Only the chart's tests need it: see `PeerBins::helm`.
+    helm_dir: PathBuf,
 }
 
 impl PeerBins {
@@ -49,7 +51,14 @@ impl PeerBins {
         let coredns = std::env::var("CLUSTERDNS_COREDNS_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|_| cache.join(format!("coredns-{}/bin", version("COREDNS_VERSION"))));
-        let bins = PeerBins { k8s, coredns };
+        let helm_dir = std::env::var("CLUSTERDNS_HELM_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| cache.join(format!("helm-{}/bin", version("HELM_VERSION"))));
+        let bins = PeerBins {
+            k8s,
+            coredns,
+            helm_dir,
+        };
         for binary in [
             "etcd",
             "kube-apiserver",
@@ -60,6 +69,13 @@ impl PeerBins {
         }
         bins.require(&bins.coredns.join("coredns"));
         bins
+    }
+
+    /// The helm binary; panics when absent.
+    pub fn helm(&self) -> PathBuf {
+        let path = self.helm_dir.join("helm");
+        self.require(&path);
+        path
     }
 
     fn require(&self, path: &Path) {

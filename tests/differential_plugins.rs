@@ -187,3 +187,55 @@ fn bufsize_and_chaos_match_coredns() {
     );
     assert_eq!(compared, 3 * 2 * 4 + 7 * 2);
 }
+
+/// The rewrite shapes distributions ship (AKS's `coredns-custom` regex
+/// block, a substring rule mapping an old domain) and each rule kind,
+/// in front of `hosts` and `forward`: names the rules map are answered
+/// under the name asked, the others pass untouched.
+#[test]
+fn rewrite_matches_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n rewrite name exact exact.test b.example.org\n rewrite stop {{\n  name regex (.*)\\.custom\\.test {{1}}.example.org\n  answer name (.*)\\.example\\.org {{1}}.custom.test\n }}\n rewrite name substring old.domain example.org answer auto\n rewrite name suffix .sfx.test .example.net answer auto\n rewrite name prefix pre- b.\n rewrite continue name exact chain.test hop.test\n rewrite name exact hop.test b.example.org\n rewrite type ANY HINFO\n rewrite ttl regex ttl\\..* 7\n rewrite name regex (.*)\\.long\\.test {{1}}{{1}}{{1}}{{1}}{{1}}{{1}}{{1}}.example.org\n hosts {{\n  10.0.0.1 b.example.org\n  10.0.0.2 x.example.org\n  ttl 60\n  fallthrough\n }}\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let names = [
+        "exact.test.",
+        "EXACT.Test.",
+        "b.custom.test.",
+        "x.custom.test.",
+        "b.old.domain.",
+        "www.old.domain.",
+        "www.sfx.test.",
+        "pre-example.org.",
+        "chain.test.",
+        "ttl.example.net.",
+        "aaaaaaaaaa.long.test.",
+        "untouched.example.net.",
+    ];
+    let (compared, failures) = compare_each(
+        &coredns,
+        &ours,
+        &names,
+        &[RecordType::A, RecordType::AAAA, RecordType::ANY],
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(compared, names.len() * 3 * 4);
+    // Positive control: the rewritten name really reached hosts.
+    let reply = exchange(
+        ours.addr(),
+        &query("b.custom.test.", RecordType::A),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(reply.answers.len(), 1, "{reply:?}");
+    assert_eq!(reply.answers[0].name.to_ascii(), "b.custom.test.");
+}

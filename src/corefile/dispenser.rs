@@ -128,6 +128,12 @@ impl<'a> Dispenser<'a> {
         self.token().map(|t| t.line).unwrap_or(0)
     }
 
+    /// The file of the current token (for an error reported later, at a
+    /// line read earlier).
+    pub fn file(&self) -> &str {
+        self.token().map(|t| t.file.as_ref()).unwrap_or("")
+    }
+
     fn token(&self) -> Option<&Token> {
         usize::try_from(self.cursor)
             .ok()

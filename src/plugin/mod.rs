@@ -24,6 +24,7 @@ pub mod prometheus;
 pub mod ready;
 pub mod registry;
 pub mod reload;
+pub mod rewrite;
 pub mod whoami;
 
 #[cfg(test)]

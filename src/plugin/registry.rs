@@ -24,6 +24,7 @@ pub const ORDER: &[&str] = &[
     "log",
     "chaos",
     "loadbalance",
+    "rewrite",
     "autopath",
     "cache",
     "hosts",
@@ -187,6 +188,9 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 super::hosts::setup(&mut d, ctx.zones, ctx.epoch).map_err(wrap)?,
             )),
             "bufsize" => chain.push(Arc::new(super::bufsize::setup(&mut d).map_err(wrap)?)),
+            "rewrite" => chain.push(Arc::new(super::rewrite::Rewrite::new(
+                super::rewrite::setup(&mut d).map_err(wrap)?,
+            ))),
             "chaos" => chain.push(Arc::new(super::chaos::setup(&mut d).map_err(wrap)?)),
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),

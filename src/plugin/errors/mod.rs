@@ -13,8 +13,6 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::{Exchange, Flow, Next, Plugin};
 use crate::logging;
 
-mod go_regex;
-
 /// One `consolidate DURATION REGEXP [LEVEL] [show_first]` rule.
 struct Pattern {
     period: Duration,
@@ -64,7 +62,8 @@ fn parse_consolidate(d: &mut Dispenser) -> Result<Pattern, CorefileError> {
     if args[1].len() > 10_000 {
         return Err(d.err("regex length must not exceed 10000 characters"));
     }
-    let regex = go_regex::compile(&args[1]).map_err(|e| d.err(e.to_string()))?;
+    let regex =
+        crate::plugin::pkg::go_regex::compile(&args[1]).map_err(|e| d.err(e.to_string()))?;
     let mut level = "ERROR";
     let mut show_first = false;
     for arg in &args[2..] {

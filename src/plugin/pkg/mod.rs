@@ -2,6 +2,7 @@
 //! is a plugin, and nothing here imports one.
 
 pub mod cluster;
+pub mod go_regex;
 pub mod http_address;
 pub mod reverse;
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! Compiles a `consolidate` pattern with Go's meaning of the Perl classes.
+//! Compiles a pattern with Go's meaning of the Perl classes, for the
+//! plugins whose Corefile arguments CoreDNS reads as Go regular expressions
+//! (errors' `consolidate`, rewrite's `regex` rules).
 //!
-//! CoreDNS compiles the pattern with Go's `regexp`, where `\d`, `\w` and
+//! CoreDNS compiles these patterns with Go's `regexp`, where `\d`, `\w` and
 //! `\s` (and their negations) are ASCII-only; the `regex` crate makes them
 //! Unicode-wide. Rewriting them to their ASCII sets keeps the matches
 //! CoreDNS makes, and also keeps compiling cheap: a Unicode `\W` is hundreds
@@ -13,7 +15,7 @@
 use regex::Regex;
 
 /// The pattern with Go's semantics, compiled.
-pub(super) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&rewrite(pattern))
 }
 

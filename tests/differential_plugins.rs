@@ -196,7 +196,7 @@ fn bufsize_and_chaos_match_coredns() {
 fn rewrite_matches_coredns() {
     let stub = Stub::start(Mode::Answer);
     let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n rewrite name exact exact.test b.example.org\n rewrite stop {{\n  name regex (.*)\\.custom\\.test {{1}}.example.org\n  answer name (.*)\\.example\\.org {{1}}.custom.test\n }}\n rewrite name substring old.domain example.org answer auto\n rewrite name suffix .sfx.test .example.net answer auto\n rewrite name prefix pre- b.\n rewrite continue name exact chain.test hop.test\n rewrite name exact hop.test b.example.org\n rewrite type ANY HINFO\n rewrite ttl regex ttl\\..* 7\n rewrite name regex (.*)\\.long\\.test {{1}}{{1}}{{1}}{{1}}{{1}}{{1}}{{1}}.example.org\n hosts {{\n  10.0.0.1 b.example.org\n  10.0.0.2 x.example.org\n  ttl 60\n  fallthrough\n }}\n forward . {}\n}}\n",
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n rewrite name exact exact.test b.example.org\n rewrite stop {{\n  name regex (.*)\\.custom\\.test {{1}}.example.org\n  answer name (.*)\\.example\\.org {{1}}.custom.test\n }}\n rewrite name substring old.domain example.org answer auto\n rewrite name suffix .sfx.test .example.net answer auto\n rewrite name prefix pre- b.\n rewrite continue name exact chain.test hop.test\n rewrite name exact hop.test b.example.org\n rewrite type ANY HINFO\n rewrite ttl regex ttl\\..* 7\n rewrite rcode regex nx.*\\.example\\.net NXDOMAIN REFUSED\n rewrite rcode suffix nx.example.com 3 0\n rewrite name regex (.*)\\.long\\.test {{1}}{{1}}{{1}}{{1}}{{1}}{{1}}{{1}}.example.org\n hosts {{\n  10.0.0.1 b.example.org\n  10.0.0.2 x.example.org\n  ttl 60\n  fallthrough\n }}\n forward . {}\n}}\n",
         stub.addr
     );
     let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
@@ -214,6 +214,8 @@ fn rewrite_matches_coredns() {
         "ttl.example.net.",
         "aaaaaaaaaa.long.test.",
         "untouched.example.net.",
+        "nxname.example.net.",
+        "nxname.example.com.",
     ];
     let (compared, failures) = compare_each(
         &coredns,
@@ -238,4 +240,16 @@ fn rewrite_matches_coredns() {
     .unwrap();
     assert_eq!(reply.answers.len(), 1, "{reply:?}");
     assert_eq!(reply.answers[0].name.to_ascii(), "b.custom.test.");
+    let refused = exchange(
+        ours.addr(),
+        &query("nxname.example.net.", RecordType::A),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(
+        refused.metadata.response_code,
+        hickory_proto::op::ResponseCode::Refused,
+        "the rcode rule turned the stub's NXDOMAIN into REFUSED"
+    );
 }

@@ -12,8 +12,8 @@
 //! the changed question in the reply, as CoreDNS does.
 //!
 //! Supported fields: `name` (exact, prefix, suffix, substring, regex, with
-//! `answer auto|name|value`), `type`, `class`, `ttl`. `edns0`, `cname` and
-//! `rcode` are refused at setup.
+//! `answer auto|name|value`), `type`, `class`, `ttl`, `rcode`. `edns0` and
+//! `cname` are refused at setup.
 
 mod rules;
 mod setup;
@@ -132,6 +132,9 @@ fn restore(
     }
     if reply_rules.is_empty() {
         return;
+    }
+    for rule in reply_rules.iter().rev() {
+        rule.apply_to_message(&mut reply.msg);
     }
     for section in [
         &mut reply.msg.authorities,

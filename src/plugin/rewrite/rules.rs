@@ -5,7 +5,7 @@
 //! Names are matched in lower case with a trailing dot, as CoreDNS's
 //! `request.Name()` gives them; names in a reply are compared as written.
 
-use hickory_proto::op::Query;
+use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use regex::Regex;
 
@@ -95,6 +95,11 @@ pub enum ResponseRule {
     Value(StringRewrite),
     /// The TTL into `min..=max`.
     Ttl { min: u32, max: u32 },
+    /// The reply's rcode, when it is `from`.
+    Rcode {
+        from: ResponseCode,
+        to: ResponseCode,
+    },
 }
 
 impl ResponseRule {
@@ -123,6 +128,16 @@ impl ResponseRule {
             ResponseRule::Ttl { min, max } => {
                 record.ttl = record.ttl.clamp(*min, *max);
             }
+            ResponseRule::Rcode { .. } => {}
+        }
+    }
+
+    /// The part of the rule that acts on the whole reply.
+    pub fn apply_to_message(&self, reply: &mut Message) {
+        if let ResponseRule::Rcode { from, to } = self
+            && reply.metadata.response_code == *from
+        {
+            reply.metadata.response_code = *to;
         }
     }
 }
@@ -165,6 +180,12 @@ pub enum Action {
         matcher: Matcher,
         min: u32,
         max: u32,
+    },
+    /// No change to the question: the reply's rcode.
+    Rcode {
+        matcher: Matcher,
+        from: ResponseCode,
+        to: ResponseCode,
     },
 }
 
@@ -224,6 +245,12 @@ impl Rule {
                 Outcome::Done(vec![ResponseRule::Ttl {
                     min: *min,
                     max: *max,
+                }])
+            }
+            Action::Rcode { matcher, from, to } if matcher.matches(name) => {
+                Outcome::Done(vec![ResponseRule::Rcode {
+                    from: *from,
+                    to: *to,
                 }])
             }
             _ => Outcome::Ignored,

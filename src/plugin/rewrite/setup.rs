@@ -6,6 +6,7 @@
 //! texts; each error also names the file and line of the rule. Patterns
 //! keep Go's meaning (`plugin/pkg/go_regex.rs`).
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, RecordType};
 use regex::Regex;
 
@@ -68,7 +69,8 @@ fn rule(args: &[String]) -> Result<Rule, String> {
             to: class(&values[1])?,
         },
         "ttl" => ttl_rule(values)?,
-        "edns0" | "cname" | "rcode" => {
+        "rcode" => rcode_rule(values)?,
+        "edns0" | "cname" => {
             return Err(format!(
                 "the {field} rule type is not supported by clusterdns yet"
             ));
@@ -234,32 +236,94 @@ fn ttl_rule(values: &[String]) -> Result<Action, String> {
     let matcher = if values.len() == 2 {
         Matcher::Exact(normalize(&values[0]))
     } else {
-        let target = &values[1];
-        match values[0].to_ascii_lowercase().as_str() {
-            "exact" => Matcher::Exact(normalize(target)),
-            "prefix" => Matcher::Prefix(normalize(target)),
-            "suffix" => Matcher::Suffix(normalize(target)),
-            "substring" => Matcher::Substring(normalize(target)),
-            "regex" => {
-                if target.len() > MAX_REGEX_LEN {
-                    return Err(format!(
-                        "regex pattern too long in a ttl rule: {} > {MAX_REGEX_LEN}",
-                        target.len()
-                    ));
-                }
-                Matcher::Regex(
-                    go_regex::compile(target)
-                        .map_err(|_| format!("invalid regex pattern in a ttl rule: {target}"))?,
-                )
-            }
-            _ => {
-                return Err(
-                    "ttl rule supports only exact, prefix, suffix, substring, and regex name matching".into(),
-                );
-            }
-        }
+        name_matcher(&values[0], &values[1], "ttl")?
     };
     Ok(Action::Ttl { matcher, min, max })
+}
+
+/// The name matcher of a `ttl` or `rcode` rule, with that rule's errors.
+fn name_matcher(kind: &str, target: &str, rule: &str) -> Result<Matcher, String> {
+    Ok(match kind.to_ascii_lowercase().as_str() {
+        "exact" => Matcher::Exact(normalize(target)),
+        "prefix" => Matcher::Prefix(normalize(target)),
+        "suffix" => Matcher::Suffix(normalize(target)),
+        "substring" => Matcher::Substring(normalize(target)),
+        "regex" => {
+            if target.len() > MAX_REGEX_LEN {
+                return Err(format!(
+                    "regex pattern too long in a {rule} rule: {} > {MAX_REGEX_LEN}",
+                    target.len()
+                ));
+            }
+            Matcher::Regex(
+                go_regex::compile(target)
+                    .map_err(|_| format!("invalid regex pattern in a {rule} rule: {target}"))?,
+            )
+        }
+        _ => {
+            return Err(format!(
+                "{rule} rule supports only exact, prefix, suffix, substring, and regex name matching"
+            ));
+        }
+    })
+}
+
+/// `rcode [TYPE] NAME OLD NEW`.
+fn rcode_rule(values: &[String]) -> Result<Action, String> {
+    if values.len() < 3 {
+        return Err(format!(
+            "too few ({}) arguments for a rcode rule",
+            values.len()
+        ));
+    }
+    if values.len() > 4 {
+        return Err("many few arguments for a rcode rule".into());
+    }
+    let [old, new] = [&values[values.len() - 2], &values[values.len() - 1]];
+    let from =
+        rcode(old).ok_or_else(|| format!("invalid matching RCODE '{old}' for a rcode rule"))?;
+    let to =
+        rcode(new).ok_or_else(|| format!("invalid replacement RCODE '{new}' for a rcode rule"))?;
+    let matcher = if values.len() == 3 {
+        Matcher::Exact(normalize(&values[0]))
+    } else {
+        name_matcher(&values[0], &values[1], "rcode")?
+    };
+    Ok(Action::Rcode { matcher, from, to })
+}
+
+/// An rcode by number (0–23) or by name, as `dns.StringToRcode` spells it.
+fn rcode(text: &str) -> Option<ResponseCode> {
+    if let Ok(number) = text.parse::<u16>() {
+        return (number <= 23)
+            .then(|| ResponseCode::from((number >> 4) as u8, (number & 0xF) as u8));
+    }
+    let number = match text.to_ascii_uppercase().as_str() {
+        "NOERROR" => 0,
+        "FORMERR" => 1,
+        "SERVFAIL" => 2,
+        "NXDOMAIN" => 3,
+        "NOTIMP" => 4,
+        "REFUSED" => 5,
+        "YXDOMAIN" => 6,
+        "YXRRSET" => 7,
+        "NXRRSET" => 8,
+        "NOTAUTH" => 9,
+        "NOTZONE" => 10,
+        "BADSIG" | "BADVERS" => 16,
+        "BADKEY" => 17,
+        "BADTIME" => 18,
+        "BADMODE" => 19,
+        "BADNAME" => 20,
+        "BADALG" => 21,
+        "BADTRUNC" => 22,
+        "BADCOOKIE" => 23,
+        _ => return None,
+    };
+    Some(ResponseCode::from(
+        (number >> 4) as u8,
+        (number & 0xF) as u8,
+    ))
 }
 
 /// `SECONDS`, `MIN-MAX`, `MIN-` or `-MAX`.

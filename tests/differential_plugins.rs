@@ -253,3 +253,42 @@ fn rewrite_matches_coredns() {
         "the rcode rule turned the stub's NXDOMAIN into REFUSED"
     );
 }
+
+/// `any` (RFC 8482's HINFO for every ANY) and `minimal` (successful replies
+/// trimmed to their answers) in front of `hosts` and `forward`.
+#[test]
+fn any_and_minimal_match_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n any\n minimal\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let names = ["a.example.org.", "www.example.net.", "nxname.example.net."];
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::ANY,
+        RecordType::MX,
+    ];
+    let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(compared, names.len() * types.len() * 4);
+    // Positive control: ANY never reached the upstream.
+    let before = stub.queries();
+    let reply = exchange(
+        ours.addr(),
+        &query("www.example.net.", RecordType::ANY),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(reply.answers[0].record_type(), RecordType::HINFO);
+    assert_eq!(stub.queries(), before, "ANY is answered by `any`");
+}

@@ -5,6 +5,7 @@
 //! helpers in `pkg`, and (kubernetes) on the data layer; never on the
 //! server or on another plugin.
 
+pub mod any;
 pub mod autopath;
 pub mod bufsize;
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
+pub mod minimal;
 pub mod pkg;
 pub mod prometheus;
 pub mod ready;

@@ -292,3 +292,66 @@ fn any_and_minimal_match_coredns() {
     assert_eq!(reply.answers[0].record_type(), RecordType::HINFO);
     assert_eq!(stub.queries(), before, "ANY is answered by `any`");
 }
+
+/// `nsid` with a fixed identifier, in front of `hosts` and `forward`: the
+/// NSID option of each reply, asked for or not.
+#[test]
+fn nsid_matches_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n nsid replica one\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for name in ["a.example.org.", "www.example.net.", "nxname.example.net."] {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            for ask in [false, true] {
+                let mut msg = with_edns(query(name, RecordType::A), 1232, false);
+                if ask {
+                    let edns = msg.edns.as_mut().unwrap();
+                    edns.options_mut().options.push((
+                        hickory_proto::rr::rdata::opt::EdnsCode::NSID,
+                        hickory_proto::rr::rdata::opt::EdnsOption::NSID(
+                            hickory_proto::rr::rdata::opt::NSIDPayload::new(Vec::new()).unwrap(),
+                        ),
+                    ));
+                }
+                compared += 1;
+                let mut found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
+                // Kept on purpose (README, Compatibility): a reply answered
+                // here had no OPT of its own, and CoreDNS's nsid then sets
+                // DO in the one it adds; clusterdns echoes the client's DO.
+                found.retain(|text| {
+                    !(ask
+                        && name == "a.example.org."
+                        && text.contains("expected: \"version=0 udp=1232 do=true options=[3]\"")
+                        && text.contains("actual: \"version=0 udp=1232 do=false options=[3]\""))
+                });
+                if !found.is_empty() {
+                    failures.push(format!("{name} {transport:?} nsid={ask}: {found:?}"));
+                }
+                if ask {
+                    let reply =
+                        exchange(ours.addr(), &msg, transport, Duration::from_secs(5)).unwrap();
+                    let options = &reply.edns.as_ref().expect("an OPT").options().options;
+                    assert!(
+                        options.iter().any(|(_, o)| matches!(
+                            o,
+                            hickory_proto::rr::rdata::opt::EdnsOption::NSID(p) if p.as_ref() == b"replica one"
+                        )),
+                        "{name}: {options:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -21,6 +21,7 @@ pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
 pub mod minimal;
+pub mod nsid;
 pub mod pkg;
 pub mod prometheus;
 pub mod ready;

@@ -16,6 +16,7 @@ use crate::dns::{ChainTraits, DataEpoch, Plugin};
 pub const ORDER: &[&str] = &[
     "bind",
     "reload",
+    "nsid",
     "bufsize",
     "ready",
     "health",
@@ -190,6 +191,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 super::hosts::setup(&mut d, ctx.zones, ctx.epoch).map_err(wrap)?,
             )),
             "bufsize" => chain.push(Arc::new(super::bufsize::setup(&mut d).map_err(wrap)?)),
+            "nsid" => chain.push(Arc::new(super::nsid::setup(&mut d).map_err(wrap)?)),
             "any" => chain.push(Arc::new(super::any::setup(&mut d).map_err(wrap)?)),
             "minimal" => chain.push(Arc::new(super::minimal::setup(&mut d).map_err(wrap)?)),
             "rewrite" => chain.push(Arc::new(super::rewrite::Rewrite::new(

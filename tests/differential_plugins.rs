@@ -355,3 +355,34 @@ fn nsid_matches_coredns() {
         failures.join("\n")
     );
 }
+
+/// `header` setting `ra` and clearing `aa` on replies and clearing `rd` on
+/// queries, in front of `hosts` and `forward`.
+#[test]
+fn header_matches_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n header {{\n  response set ra aa\n  response clear aa\n  query clear rd\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let names = ["a.example.org.", "www.example.net.", "nxname.example.net."];
+    let types = [RecordType::A, RecordType::AAAA];
+    let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(compared, names.len() * types.len() * 4);
+    let reply = exchange(
+        ours.addr(),
+        &query("a.example.org.", RecordType::A),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(reply.metadata.recursion_available && !reply.metadata.authoritative);
+}

@@ -14,6 +14,7 @@ pub mod chaos;
 pub mod crash;
 pub mod errors;
 pub mod forward;
+pub mod header;
 pub mod health;
 pub mod hosts;
 pub mod kubernetes;

@@ -29,6 +29,7 @@ pub const ORDER: &[&str] = &[
     "rewrite",
     "autopath",
     "cache",
+    "header",
     "minimal",
     "hosts",
     "kubernetes",
@@ -192,6 +193,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             )),
             "bufsize" => chain.push(Arc::new(super::bufsize::setup(&mut d).map_err(wrap)?)),
             "nsid" => chain.push(Arc::new(super::nsid::setup(&mut d).map_err(wrap)?)),
+            "header" => chain.push(Arc::new(super::header::setup(&mut d).map_err(wrap)?)),
             "any" => chain.push(Arc::new(super::any::setup(&mut d).map_err(wrap)?)),
             "minimal" => chain.push(Arc::new(super::minimal::setup(&mut d).map_err(wrap)?)),
             "rewrite" => chain.push(Arc::new(super::rewrite::Rewrite::new(

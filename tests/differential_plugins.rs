@@ -15,6 +15,35 @@ use support::peers::{Coredns, cluster, eventually};
 use support::process::Clusterdns;
 use support::upstream::{Mode, Stub};
 
+/// CoreDNS and clusterdns serving the same Corefile (`PORT` and `READY`
+/// filled in for each).
+fn both(corefile: &str) -> (Coredns, Clusterdns) {
+    let coredns = Coredns::start(corefile, &cluster().kubeconfig);
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    (coredns, ours)
+}
+
+/// No exchange differed.
+fn assert_same(compared: usize, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} of {compared}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// clusterdns's reply over UDP, for a positive control.
+fn ask_ours(ours: &Clusterdns, name: &str, qtype: RecordType) -> hickory_proto::op::Message {
+    exchange(
+        ours.addr(),
+        &query(name, qtype),
+        Transport::Udp,
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
 /// Every name × type over UDP and TCP, with and without EDNS, asked of
 /// both servers: how many exchanges were compared, and each difference.
 fn compare_each(
@@ -49,8 +78,7 @@ fn hosts_answers_match_coredns_inline_file_ptr_fallthrough_and_reload() {
         file.display(),
         stub.addr
     );
-    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
-    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (coredns, ours) = both(&corefile);
     let names = [
         "a.example.org.",
         "A.EXAMPLE.org.",
@@ -111,12 +139,7 @@ fn hosts_answers_match_coredns_inline_file_ptr_fallthrough_and_reload() {
     compared += more;
     failures.extend(diffs);
 
-    assert!(
-        failures.is_empty(),
-        "{} of {compared}:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_same(compared, &failures);
     assert_eq!(compared, 14 * 3 * 4 + 5 * 4 + 3 * 2 * 4);
     assert!(
         stub.queries() > 0,
@@ -137,8 +160,7 @@ fn bufsize_and_chaos_match_coredns() {
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n bufsize 512\n chaos Build-7 alice\n hosts {{\n{many}  10.1.1.1 small.example.org\n  fallthrough\n }}\n forward . {}\n}}\nhostname.bind:PORT {{\n bind 127.0.0.1\n chaos\n}}\n",
         stub.addr
     );
-    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
-    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (coredns, ours) = both(&corefile);
     let (mut compared, mut failures) = compare_each(
         &coredns,
         &ours,
@@ -179,12 +201,7 @@ fn bufsize_and_chaos_match_coredns() {
     )
     .unwrap();
     assert_eq!(answer.answers.len(), 1, "chaos answered version.bind");
-    assert!(
-        failures.is_empty(),
-        "{} of {compared}:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_same(compared, &failures);
     assert_eq!(compared, 3 * 2 * 4 + 7 * 2);
 }
 
@@ -199,8 +216,7 @@ fn rewrite_matches_coredns() {
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n rewrite name exact exact.test b.example.org\n rewrite stop {{\n  name regex (.*)\\.custom\\.test {{1}}.example.org\n  answer name (.*)\\.example\\.org {{1}}.custom.test\n }}\n rewrite name substring old.domain example.org answer auto\n rewrite name suffix .sfx.test .example.net answer auto\n rewrite name prefix pre- b.\n rewrite continue name exact chain.test hop.test\n rewrite name exact hop.test b.example.org\n rewrite type ANY HINFO\n rewrite ttl regex ttl\\..* 7\n rewrite rcode regex nx.*\\.example\\.net NXDOMAIN REFUSED\n rewrite rcode suffix nx.example.com 3 0\n rewrite name regex (.*)\\.long\\.test {{1}}{{1}}{{1}}{{1}}{{1}}{{1}}{{1}}.example.org\n hosts {{\n  10.0.0.1 b.example.org\n  10.0.0.2 x.example.org\n  ttl 60\n  fallthrough\n }}\n forward . {}\n}}\n",
         stub.addr
     );
-    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
-    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (coredns, ours) = both(&corefile);
     let names = [
         "exact.test.",
         "EXACT.Test.",
@@ -223,30 +239,13 @@ fn rewrite_matches_coredns() {
         &names,
         &[RecordType::A, RecordType::AAAA, RecordType::ANY],
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {compared}:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_same(compared, &failures);
     assert_eq!(compared, names.len() * 3 * 4);
     // Positive control: the rewritten name really reached hosts.
-    let reply = exchange(
-        ours.addr(),
-        &query("b.custom.test.", RecordType::A),
-        Transport::Udp,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let reply = ask_ours(&ours, "b.custom.test.", RecordType::A);
     assert_eq!(reply.answers.len(), 1, "{reply:?}");
     assert_eq!(reply.answers[0].name.to_ascii(), "b.custom.test.");
-    let refused = exchange(
-        ours.addr(),
-        &query("nxname.example.net.", RecordType::A),
-        Transport::Udp,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let refused = ask_ours(&ours, "nxname.example.net.", RecordType::A);
     assert_eq!(
         refused.metadata.response_code,
         hickory_proto::op::ResponseCode::Refused,
@@ -263,8 +262,7 @@ fn any_and_minimal_match_coredns() {
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n any\n minimal\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
         stub.addr
     );
-    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
-    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (coredns, ours) = both(&corefile);
     let names = ["a.example.org.", "www.example.net.", "nxname.example.net."];
     let types = [
         RecordType::A,
@@ -273,22 +271,11 @@ fn any_and_minimal_match_coredns() {
         RecordType::MX,
     ];
     let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
-    assert!(
-        failures.is_empty(),
-        "{} of {compared}:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_same(compared, &failures);
     assert_eq!(compared, names.len() * types.len() * 4);
     // Positive control: ANY never reached the upstream.
     let before = stub.queries();
-    let reply = exchange(
-        ours.addr(),
-        &query("www.example.net.", RecordType::ANY),
-        Transport::Udp,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let reply = ask_ours(&ours, "www.example.net.", RecordType::ANY);
     assert_eq!(reply.answers[0].record_type(), RecordType::HINFO);
     assert_eq!(stub.queries(), before, "ANY is answered by `any`");
 }
@@ -302,8 +289,7 @@ fn nsid_matches_coredns() {
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n nsid replica one\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
         stub.addr
     );
-    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
-    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (coredns, ours) = both(&corefile);
     let mut compared = 0;
     let mut failures = Vec::new();
     for name in ["a.example.org.", "www.example.net.", "nxname.example.net."] {
@@ -348,12 +334,7 @@ fn nsid_matches_coredns() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {compared}:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_same(compared, &failures);
 }
 
 /// `header` setting `ra` and clearing `aa` on replies and clearing `rd` on
@@ -365,24 +346,12 @@ fn header_matches_coredns() {
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n header {{\n  response set ra aa\n  response clear aa\n  query clear rd\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
         stub.addr
     );
-    let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
-    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let (coredns, ours) = both(&corefile);
     let names = ["a.example.org.", "www.example.net.", "nxname.example.net."];
     let types = [RecordType::A, RecordType::AAAA];
     let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
-    assert!(
-        failures.is_empty(),
-        "{} of {compared}:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_same(compared, &failures);
     assert_eq!(compared, names.len() * types.len() * 4);
-    let reply = exchange(
-        ours.addr(),
-        &query("a.example.org.", RecordType::A),
-        Transport::Udp,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let reply = ask_ours(&ours, "a.example.org.", RecordType::A);
     assert!(reply.metadata.recursion_available && !reply.metadata.authoritative);
 }

@@ -355,3 +355,42 @@ fn header_matches_coredns() {
     let reply = ask_ours(&ours, "a.example.org.", RecordType::A);
     assert!(reply.metadata.recursion_available && !reply.metadata.authoritative);
 }
+
+/// `local` in front of `forward`: localhost, its reverse zones, names
+/// under and starting with `localhost.`, and a name it passes on.
+#[test]
+fn local_matches_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n local\n forward . {}\n}}\n",
+        stub.addr
+    );
+    let (coredns, ours) = both(&corefile);
+    let names = [
+        "localhost.",
+        "LocalHost.",
+        "app.localhost.",
+        "localhost.example.org.",
+        "0.in-addr.arpa.",
+        "127.in-addr.arpa.",
+        "1.0.0.127.in-addr.arpa.",
+        "2.0.0.127.in-addr.arpa.",
+        "255.in-addr.arpa.",
+        "www.example.net.",
+    ];
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::PTR,
+        RecordType::SOA,
+        RecordType::NS,
+        RecordType::MX,
+    ];
+    let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
+    assert_same(compared, &failures);
+    assert_eq!(compared, names.len() * types.len() * 4);
+    let before = stub.queries();
+    let reply = ask_ours(&ours, "app.localhost.", RecordType::A);
+    assert_eq!(reply.answers.len(), 1);
+    assert_eq!(stub.queries(), before, "localhost names never go upstream");
+}

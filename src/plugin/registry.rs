@@ -23,6 +23,7 @@ pub const ORDER: &[&str] = &[
     "prometheus",
     "errors",
     "log",
+    "local",
     "any",
     "chaos",
     "loadbalance",
@@ -194,6 +195,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "bufsize" => chain.push(Arc::new(super::bufsize::setup(&mut d).map_err(wrap)?)),
             "nsid" => chain.push(Arc::new(super::nsid::setup(&mut d).map_err(wrap)?)),
             "header" => chain.push(Arc::new(super::header::setup(&mut d).map_err(wrap)?)),
+            "local" => chain.push(Arc::new(super::local::setup(&mut d).map_err(wrap)?)),
             "any" => chain.push(Arc::new(super::any::setup(&mut d).map_err(wrap)?)),
             "minimal" => chain.push(Arc::new(super::minimal::setup(&mut d).map_err(wrap)?)),
             "rewrite" => chain.push(Arc::new(super::rewrite::Rewrite::new(

@@ -5,6 +5,7 @@
 //! helpers in `pkg`, and (kubernetes) on the data layer; never on the
 //! server or on another plugin.
 
+pub mod acl;
 pub mod any;
 pub mod autopath;
 pub mod bufsize;

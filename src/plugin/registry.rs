@@ -29,6 +29,7 @@ pub const ORDER: &[&str] = &[
     "loadbalance",
     "rewrite",
     "autopath",
+    "acl",
     "cache",
     "header",
     "minimal",
@@ -196,6 +197,9 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
             "nsid" => chain.push(Arc::new(super::nsid::setup(&mut d).map_err(wrap)?)),
             "header" => chain.push(Arc::new(super::header::setup(&mut d).map_err(wrap)?)),
             "local" => chain.push(Arc::new(super::local::setup(&mut d).map_err(wrap)?)),
+            "acl" => chain.push(Arc::new(
+                super::acl::setup(&mut d, ctx.zones, ctx.servers).map_err(wrap)?,
+            )),
             "any" => chain.push(Arc::new(super::any::setup(&mut d).map_err(wrap)?)),
             "minimal" => chain.push(Arc::new(super::minimal::setup(&mut d).map_err(wrap)?)),
             "rewrite" => chain.push(Arc::new(super::rewrite::Rewrite::new(

@@ -644,6 +644,51 @@ fn dns_programming_latency_is_recorded_for_headless_services() {
     });
 }
 
+/// The API client's requests, counted and timed under CoreDNS's
+/// client-go names: the lists and watches of a sync are GETs answered 200
+/// by the apiserver this server talks to.
+#[test]
+fn rest_client_requests_are_counted_with_coredns_names() {
+    let cluster = seeded();
+    let metrics = support::free_port();
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n kubernetes cluster.local {{\n  kubeconfig KUBECONFIG\n }}\n}}\n"
+    );
+    let ours = start_ours(cluster, &corefile);
+    eventually(Duration::from_secs(20), "a synced answer", || {
+        (!addresses(&ask(
+            ours.addr(),
+            "kubernetes.default.svc.cluster.local.",
+            RecordType::A,
+        ))
+        .is_empty())
+        .then_some(())
+    });
+    let host = format!("127.0.0.1:{}", cluster.api_port);
+    let (_, body) = support::http_get(metrics, "/metrics").expect("metrics");
+    let value = |prefix: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{body}"))
+    };
+    let requests = value(&format!(
+        "coredns_kubernetes_rest_client_requests_total{{code=\"200\",host=\"{host}\",method=\"GET\"}}"
+    ));
+    assert!(
+        requests >= 4.0,
+        "a list and a watch of each kind at least: {requests}"
+    );
+    let timed = value(&format!(
+        "coredns_kubernetes_rest_client_request_duration_seconds_count{{host=\"{host}\",verb=\"GET\"}}"
+    ));
+    assert!(
+        timed >= requests,
+        "every counted request was timed: {timed} < {requests}"
+    );
+}
+
 #[test]
 fn a_silently_stalled_watch_is_dropped_and_resumed() {
     let cluster = cluster();

@@ -48,7 +48,16 @@ pub async fn client(connection: &Connection) -> Result<kube::Client, String> {
     let config = config(connection)
         .await
         .map_err(|e| format!("unable to configure the API client: {e}"))?;
-    kube::Client::try_from(config).map_err(|e| format!("unable to create the API client: {e}"))
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let builder = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| format!("unable to create the API client: {e}"))?;
+    Ok(builder
+        .with_layer(&super::rest_metrics::RestMetricsLayer::new(&host))
+        .build())
 }
 
 async fn config(connection: &Connection) -> Result<kube::Config, String> {

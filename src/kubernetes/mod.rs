@@ -11,6 +11,7 @@ pub mod index;
 pub mod metrics;
 pub mod model;
 pub mod reduce;
+mod rest_metrics;
 pub mod sharded;
 pub mod snapshot;
 pub mod source;

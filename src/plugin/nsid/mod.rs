@@ -57,9 +57,9 @@ impl Plugin for Nsid {
         }
         let payload = self.payload.clone();
         next.serve(req).map(move |mut exchange| {
-            let query = exchange.req.msg.clone();
-            if let Some(reply) = exchange.req.reply.as_mut() {
-                echo_edns(&query, &mut reply.msg);
+            let req = &mut exchange.req;
+            if let Some(reply) = req.reply.as_mut() {
+                echo_edns(&req.msg, &mut reply.msg);
                 if let Some(edns) = reply.msg.edns.as_mut() {
                     let options = &mut edns.options_mut().options;
                     let ours = (EdnsCode::NSID, EdnsOption::NSID(payload));

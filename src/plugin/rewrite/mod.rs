@@ -89,8 +89,7 @@ impl Rewrite {
         let mut reply_rules = Vec::new();
         let mut matched = false;
         for rule in &self.rules {
-            let name = req.qname_lower.clone();
-            match rule.apply(&mut req.msg.queries[0], &name) {
+            match rule.apply(&mut req.msg.queries[0], &req.qname_lower) {
                 Outcome::Ignored => continue,
                 Outcome::Invalid(invalid) => return Err(invalid),
                 Outcome::Done(rules) => {

@@ -1,6 +1,7 @@
 //! An API server that never answers: serving starts after `startup_timeout`
 //! with CoreDNS's warning, would-be NXDOMAIN answers are SERVFAIL (aa, with
-//! the SOA), names that need no data still answer, and `/ready` is 503.
+//! the SOA), names that need no data still answer, and `/ready` is 503,
+//! already during the startup wait.
 
 mod support;
 
@@ -27,12 +28,17 @@ fn unsynced_kubernetes_gives_servfail_for_name_errors_and_not_ready() {
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:{ready_port}\n kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n}}\n",
         kubeconfig.display()
     );
+    let dns_port = free_port();
     let started = Instant::now();
-    let server = Clusterdns::start(&corefile);
+    let first_probe = std::thread::spawn(move || first_answer(ready_port, dns_port, started));
+    let server = Clusterdns::start_on(&corefile, dns_port);
     assert!(
         started.elapsed() >= Duration::from_millis(900),
         "listeners held for startup_timeout"
     );
+    let (status, dns_open) = first_probe.join().unwrap();
+    assert_eq!(status, 503, "/ready during the startup wait");
+    assert!(!dns_open, "/ready answered only once DNS was listening");
     server
         .wait_for_line("[WARNING] plugin/kubernetes: starting server with unsynced Kubernetes API");
     server.wait_for_line(
@@ -67,4 +73,17 @@ fn unsynced_kubernetes_gives_servfail_for_name_errors_and_not_ready() {
         line.ends_with("s: the initial lists have not arrived"),
         "{line}"
     );
+}
+
+/// The status `/ready` first answered with, and whether the DNS port
+/// accepted connections by then.
+fn first_answer(port: u16, dns_port: u16, since: Instant) -> (u16, bool) {
+    while since.elapsed() < Duration::from_secs(10) {
+        if let Some((status, _)) = http_get(port, "/ready") {
+            let dns_open = std::net::TcpStream::connect(("127.0.0.1", dns_port)).is_ok();
+            return (status, dns_open);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("/ready never answered");
 }

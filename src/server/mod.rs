@@ -55,6 +55,11 @@ impl Server {
             lameduck: Duration::ZERO,
             workers: workers.max(1),
         };
+        // Probes answer from the start, as in CoreDNS, where health and ready
+        // listen before kubernetes holds the DNS listeners: /ready says 503
+        // while the startup wait lasts instead of refusing the connection.
+        let bound = server.http.bind_new(&instance.http).await?;
+        server.http.apply(instance.http.clone(), bound);
         server.apply(instance).await?;
         Ok(server)
     }

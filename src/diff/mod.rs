@@ -68,15 +68,16 @@ pub fn normalise(msg: &Message) -> Normalised {
     let edns = match &msg.edns {
         None => "none".to_string(),
         Some(e) => {
-            let mut codes: Vec<u16> = e
+            // Each option with its value: an EDE's code and text, an NSID.
+            let mut options: Vec<String> = e
                 .options()
                 .options
                 .iter()
-                .map(|(c, _)| u16::from(*c))
+                .map(|(c, value)| format!("{}={value:?}", u16::from(*c)))
                 .collect();
-            codes.sort();
+            options.sort();
             format!(
-                "version={} udp={} do={} options={codes:?}",
+                "version={} udp={} do={} options={options:?}",
                 e.version(),
                 e.max_payload(),
                 e.flags().dnssec_ok

@@ -181,6 +181,19 @@ impl Metrics {
         let _ = self.registry.register(Box::new(collector.clone()));
     }
 
+    /// A plugin's counter vector, registered.
+    pub fn counter_vec(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::IntCounterVec {
+        let vector = prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), labels)
+            .expect("valid metric");
+        self.register(&vector);
+        vector
+    }
+
     /// Renders the text exposition.
     pub fn render(&self) -> String {
         let families = self.registry.gather();

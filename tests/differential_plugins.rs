@@ -424,3 +424,145 @@ fn acl_matches_coredns() {
         assert!(dropped.is_err(), "{server}: a dropped query has no reply");
     }
 }
+
+/// template's README examples and the shapes users write (an AAAA filter
+/// in front of kubernetes, NXDOMAIN for a reserved domain with an EDE,
+/// `parseInt`, CNAMEs followed through the server to kubernetes and to
+/// forward, failing templates), in front of hosts, kubernetes on the real
+/// apiserver, and forward.
+#[test]
+fn template_matches_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        r#".:PORT {{
+ bind 127.0.0.1
+ ready 127.0.0.1:READY
+ template IN A example {{
+  match (^|[.])ip-(?P<a>[0-9]*)-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]$
+  answer "{{{{ .Name }}}} 60 IN A {{{{ .Group.a }}}}.{{{{ .Group.b }}}}.{{{{ .Group.c }}}}.{{{{ .Group.d }}}}"
+  fallthrough
+ }}
+ template IN PTR 10.in-addr.arpa {{
+  match ^(?P<d>[0-9]*)[.](?P<c>[0-9]*)[.](?P<b>[0-9]*)[.]10[.]in-addr[.]arpa[.]$
+  answer "{{{{ .Name }}}} 60 IN PTR ip-10-{{{{ .Group.b }}}}-{{{{ .Group.c }}}}-{{{{ .Group.d }}}}.example."
+ }}
+ template ANY ANY invalid {{
+  rcode NXDOMAIN
+  authority "invalid. 60 {{{{ .Class }}}} SOA ns.invalid. hostmaster.invalid. (1 60 60 60 60)"
+  ederror 21 "Blocked according to RFC2606"
+ }}
+ template IN ANY example.com.dc1.example.com {{
+  rcode NXDOMAIN
+  authority "{{{{ .Zone }}}} 60 IN SOA ns.example.com hostmaster.example.com (1 60 60 60 60)"
+ }}
+ template IN A hex.test {{
+  match "^ip0a(?P<b>[a-f0-9]{{2}})(?P<c>[a-f0-9]{{2}})(?P<d>[a-f0-9]{{2}})[.]hex[.]test[.]$"
+  answer "{{{{ .Name }}}} 60 IN A 10.{{{{ parseInt .Group.b 16 8 }}}}.{{{{ parseInt .Group.c 16 8 }}}}.{{{{ parseInt .Group.d 16 8 }}}}"
+ }}
+ template IN A alias.test {{
+  answer "{{{{ .Name }}}} 30 IN CNAME kubernetes.default.svc.cluster.local."
+ }}
+ template IN ANY ext.test {{
+  answer "{{{{ .Name }}}} 30 IN CNAME www.upstream.net."
+ }}
+ template IN AAAA cluster.local {{
+  rcode NOERROR
+ }}
+ template IN TXT info.test {{
+  answer "{{{{ .Name }}}} 30 IN TXT {{{{ .Type }}}}/{{{{ .Class }}}}/{{{{ len .Match }}}}"
+  additional "extra.info.test. 30 IN A 192.0.2.1"
+ }}
+ template IN A fail.test {{
+  answer "{{{{ index .Match 5 }}}} 60 IN A 10.0.0.1"
+ }}
+ template IN A badrr.test {{
+  answer "{{{{ .Name }}}} 60 IN A 10.0.0.300"
+ }}
+ template IN MX mx.test {{
+  answer "{{{{ .Name }}}} 60 IN MX 10 mail.{{{{ .Zone }}}}"
+  rcode REFUSED
+ }}
+ template CH TXT version.test {{
+  answer "{{{{ .Name }}}} 0 CH TXT {{{{ .Class }}}}"
+ }}
+ hosts {{
+  10.9.9.9 other.example
+  fallthrough
+ }}
+ kubernetes cluster.local in-addr.arpa ip6.arpa {{
+  kubeconfig {}
+  fallthrough in-addr.arpa ip6.arpa
+ }}
+ forward . {}
+}}
+"#,
+        cluster().kubeconfig.display(),
+        stub.addr
+    );
+    let (coredns, ours) = both(&corefile);
+    let names = [
+        "ip-10-0-0-1.example.",
+        "www.ip-10-1-2-3.example.",
+        "other.example.",
+        "nomatch.example.",
+        "1.0.0.10.in-addr.arpa.",
+        "a.invalid.",
+        "www.example.com.dc1.example.com.",
+        "ip0a0b0c0d.hex.test.",
+        "x.alias.test.",
+        "x.ext.test.",
+        "kubernetes.default.svc.cluster.local.",
+        "x.info.test.",
+        "x.fail.test.",
+        "x.badrr.test.",
+        "x.mx.test.",
+        "nothing.example.net.",
+    ];
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::TXT,
+        RecordType::MX,
+        RecordType::PTR,
+    ];
+    let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
+    assert_same(compared, &failures);
+    assert_eq!(compared, names.len() * types.len() * 4);
+    let chaos = support::dns::query_class("version.test.", RecordType::TXT, DNSClass::CH);
+    let mut chaos_compared = 0;
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let found = support::differential::differences(
+            coredns.addr(),
+            ours.addr(),
+            &chaos,
+            transport,
+            false,
+        );
+        assert!(found.is_empty(), "CH TXT over {transport:?}: {found:?}");
+        chaos_compared += 1;
+    }
+    assert_eq!(chaos_compared, 2);
+
+    // Positive controls: each kind of answer really came from a template.
+    let synthesised = ask_ours(&ours, "ip-10-0-0-1.example.", RecordType::A);
+    assert_eq!(synthesised.answers.len(), 1, "{synthesised:?}");
+    assert_eq!(synthesised.answers[0].data.to_string(), "10.0.0.1");
+    let followed = ask_ours(&ours, "x.alias.test.", RecordType::A);
+    assert_eq!(
+        followed.answers.len(),
+        2,
+        "the CNAME and kubernetes's A: {followed:?}"
+    );
+    assert_eq!(followed.answers[1].data.to_string(), "10.32.0.1");
+    let filtered = ask_ours(
+        &ours,
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::AAAA,
+    );
+    assert!(filtered.answers.is_empty() && filtered.metadata.authoritative);
+    let failed = ask_ours(&ours, "x.fail.test.", RecordType::A);
+    assert_eq!(
+        failed.metadata.response_code,
+        hickory_proto::op::ResponseCode::ServFail
+    );
+}

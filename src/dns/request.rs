@@ -17,12 +17,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 pub use super::proto::Proto;
 use super::status::Status;
 use super::wire::reply_to;
+
+/// How deep a query may be sent back through the server from inside it.
+const MAX_INTERNAL_DEPTH: u8 = 8;
 
 /// Where a query arrived: the listener and the server block that took it.
 #[derive(Debug, Clone)]
@@ -182,6 +185,34 @@ impl Request {
             undecoded: Some(undecoded),
         });
         Status::written(rcode)
+    }
+
+    /// A query for `name` from the same client, one level deeper, to send
+    /// through [`Upstream`] (an ExternalName's target, a templated CNAME's);
+    /// `None` past the depth bound, which stops loops of such names.
+    pub fn internal(&self, name: Name, qtype: RecordType) -> Option<Request> {
+        if self.depth >= MAX_INTERNAL_DEPTH {
+            return None;
+        }
+        let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+        msg.metadata.recursion_desired = true;
+        let qname_lower = super::names::lower_fqdn(&name);
+        let mut query = Query::query(name, qtype);
+        query.set_query_class(DNSClass::IN);
+        msg.add_query(query);
+        msg.edns = self.msg.edns.clone();
+        let mut sub = Request::new(
+            msg,
+            qname_lower,
+            self.size,
+            self.src,
+            self.local,
+            self.proto,
+            self.origin.clone(),
+        );
+        sub.depth = self.depth + 1;
+        sub.upstream = self.upstream.clone();
+        Some(sub)
     }
 
     /// A reply skeleton for this query (miekg's `SetReply`): same ID and

@@ -31,6 +31,7 @@ pub mod ready;
 pub mod registry;
 pub mod reload;
 pub mod rewrite;
+pub mod template;
 pub mod whoami;
 
 #[cfg(test)]

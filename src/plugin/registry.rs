@@ -33,6 +33,7 @@ pub const ORDER: &[&str] = &[
     "cache",
     "header",
     "minimal",
+    "template",
     "hosts",
     "kubernetes",
     "loop",
@@ -125,6 +126,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
     let cluster: super::pkg::cluster::ClusterLink = Default::default();
     let mut autopath: Option<Arc<super::autopath::AutoPath>> = None;
     let mut pods_verified = false;
+    let mut other_classes = false;
     let mut extras = BlockExtras {
         bind: bind_addresses(ctx.block)?,
         ..Default::default()
@@ -206,6 +208,11 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 super::rewrite::setup(&mut d).map_err(wrap)?,
             ))),
             "chaos" => chain.push(Arc::new(super::chaos::setup(&mut d).map_err(wrap)?)),
+            "template" => {
+                let plugin = super::template::setup(&mut d, ctx.zones).map_err(wrap)?;
+                other_classes |= plugin.takes_other_classes();
+                chain.push(Arc::new(plugin));
+            }
             "whoami" => chain.push(Arc::new(super::whoami::setup(&mut d).map_err(wrap)?)),
             other => unreachable!("directive {other} in ORDER has no setup"),
         }
@@ -237,9 +244,10 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
     }
     let traits = ChainTraits {
         first_forward: chain.iter().position(|p| p.name() == "forward"),
-        any_class: chain
-            .iter()
-            .any(|p| matches!(p.name(), "forward" | "chaos")),
+        any_class: other_classes
+            || chain
+                .iter()
+                .any(|p| matches!(p.name(), "forward" | "chaos")),
     };
     Ok(BlockPlugins {
         chain,

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, Opts};
+use prometheus::{IntCounter, IntCounterVec};
 
 use crate::metrics::global;
 
@@ -17,11 +17,8 @@ struct Vectors {
 
 fn vectors() -> &'static Vectors {
     static VECTORS: LazyLock<Vectors> = LazyLock::new(|| {
-        let vector = |name: &str, help: &str, labels: &[&str]| {
-            let vector = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            global().register(&vector);
-            vector
-        };
+        let vector =
+            |name: &str, help: &str, labels: &[&str]| global().counter_vec(name, help, labels);
         let zoned = ["server", "zone", "view"];
         Vectors {
             blocked: vector(

@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::Request;
@@ -28,9 +28,6 @@ use crate::kubernetes::watch::{WatchOptions, spawn_watches};
 use crate::logging;
 use lookup::{Outcome, Settings};
 use setup::Options;
-
-/// How deep an ExternalName may send a query back through the server.
-const MAX_INTERNAL_DEPTH: u8 = 8;
 
 pub struct Kubernetes {
     settings: Arc<Settings>,
@@ -366,7 +363,7 @@ async fn report_sync(shared: Arc<Shared>, startup_timeout: Duration) {
 /// an unanswerable target leaves the CNAME alone. Past the depth bound (a
 /// loop of ExternalNames) the reply is NODATA.
 fn chase(req: Request, mut records: Vec<Record>, target: Name, qtype: RecordType) -> Flow {
-    let Some(sub) = internal_request(&req, target, qtype) else {
+    let Some(sub) = req.internal(target, qtype) else {
         return write_answer(req, Vec::new(), Vec::new(), false);
     };
     let Some(upstream) = req.upstream.clone() else {
@@ -383,30 +380,4 @@ fn chase(req: Request, mut records: Vec<Record>, target: Name, qtype: RecordType
         records.extend(answers);
         write_answer(req, records, Vec::new(), truncated)
     })
-}
-
-/// A query for `name` from the same client, one level deeper.
-fn internal_request(parent: &Request, name: Name, qtype: RecordType) -> Option<Request> {
-    if parent.depth >= MAX_INTERNAL_DEPTH {
-        return None;
-    }
-    let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    let qname_lower = crate::dns::names::lower_fqdn(&name);
-    let mut query = Query::query(name, qtype);
-    query.set_query_class(DNSClass::IN);
-    msg.add_query(query);
-    msg.edns = parent.msg.edns.clone();
-    let mut sub = Request::new(
-        msg,
-        qname_lower,
-        parent.size,
-        parent.src,
-        parent.local,
-        parent.proto,
-        parent.origin.clone(),
-    );
-    sub.depth = parent.depth + 1;
-    sub.upstream = parent.upstream.clone();
-    Some(sub)
 }

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod go_regex;
 pub mod http_address;
+pub mod rcode;
 pub mod reverse;
 #[cfg(test)]
 pub mod test;

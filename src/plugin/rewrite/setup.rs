@@ -12,7 +12,7 @@ use regex::Regex;
 
 use super::rules::{Action, Matcher, Next, ResponseRule, Rule, StringRewrite};
 use crate::corefile::{CorefileError, Dispenser};
-use crate::plugin::pkg::go_regex;
+use crate::plugin::pkg::{go_regex, rcode};
 
 /// Longest regular expression a rule accepts.
 const MAX_REGEX_LEN: usize = 10_000;
@@ -295,35 +295,9 @@ fn rcode_rule(values: &[String]) -> Result<Action, String> {
 /// An rcode by number (0–23) or by name, as `dns.StringToRcode` spells it.
 fn rcode(text: &str) -> Option<ResponseCode> {
     if let Ok(number) = text.parse::<u16>() {
-        return (number <= 23)
-            .then(|| ResponseCode::from((number >> 4) as u8, (number & 0xF) as u8));
+        return (number <= 23).then(|| rcode::by_number(number));
     }
-    let number = match text.to_ascii_uppercase().as_str() {
-        "NOERROR" => 0,
-        "FORMERR" => 1,
-        "SERVFAIL" => 2,
-        "NXDOMAIN" => 3,
-        "NOTIMP" => 4,
-        "REFUSED" => 5,
-        "YXDOMAIN" => 6,
-        "YXRRSET" => 7,
-        "NXRRSET" => 8,
-        "NOTAUTH" => 9,
-        "NOTZONE" => 10,
-        "BADSIG" | "BADVERS" => 16,
-        "BADKEY" => 17,
-        "BADTIME" => 18,
-        "BADMODE" => 19,
-        "BADNAME" => 20,
-        "BADALG" => 21,
-        "BADTRUNC" => 22,
-        "BADCOOKIE" => 23,
-        _ => return None,
-    };
-    Some(ResponseCode::from(
-        (number >> 4) as u8,
-        (number & 0xF) as u8,
-    ))
+    rcode::by_name(&text.to_ascii_uppercase())
 }
 
 /// `SECONDS`, `MIN-MAX`, `MIN-` or `-MAX`.

@@ -566,3 +566,155 @@ fn template_matches_coredns() {
         hickory_proto::op::ResponseCode::ServFail
     );
 }
+
+/// k8s_external on the real apiserver: Services with `externalIPs`, a
+/// LoadBalancer whose status has an ingress IP and a hostname, an IPv6
+/// address, an unnamed UDP port, a headless Service, and the zone's apex
+/// and name-server names, next to kubernetes and forward.
+#[test]
+fn k8s_external_matches_coredns() {
+    let cluster = cluster();
+    let ns = cluster.namespace("ext");
+    cluster.apply(&format!(
+        r#"apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  externalIPs: [192.0.2.10, 192.0.2.11]
+  ports: [{{name: http, port: 80}}, {{name: https, port: 443}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: bare, namespace: {ns}}}
+spec:
+  externalIPs: [192.0.2.20]
+  ports: [{{port: 53, protocol: UDP}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: lb, namespace: {ns}}}
+spec:
+  type: LoadBalancer
+  ports: [{{name: http, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: v6, namespace: {ns}}}
+spec:
+  externalIPs: ["2001:db8::5"]
+  ports: [{{name: http, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: hl, namespace: {ns}}}
+spec:
+  clusterIP: None
+  externalIPs: [192.0.2.30]
+  ports: [{{name: http, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: none, namespace: {ns}}}
+spec:
+  ports: [{{name: http, port: 80}}]
+"#
+    ));
+    cluster.kubectl(&[
+        "patch",
+        "service",
+        "lb",
+        "-n",
+        &ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.5"},{"hostname":"lb.upstream.test"}]}}}"#,
+    ]);
+    let stub = Stub::start(Mode::Answer);
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n k8s_external example.org 2.0.192.in-addr.arpa\n kubernetes cluster.local {{\n  kubeconfig {}\n }}\n forward . {}\n}}\n",
+        cluster.kubeconfig.display(),
+        stub.addr
+    );
+    let (coredns, ours) = both(&corefile);
+    let lb = format!("lb.{ns}.example.org.");
+    for (server, addr) in [("coredns", coredns.addr()), ("clusterdns", ours.addr())] {
+        eventually(Duration::from_secs(20), server, || {
+            let reply = exchange(
+                addr,
+                &query(&lb, RecordType::A),
+                Transport::Udp,
+                Duration::from_secs(5),
+            )
+            .ok()?;
+            (reply.answers.len() >= 2).then_some(())
+        });
+    }
+    let owned: Vec<String> = [
+        "example.org.",
+        "dns.example.org.",
+        "ns1.dns.example.org.",
+        "ns2.dns.example.org.",
+        "x.ns1.dns.example.org.",
+        "web.NS.example.org.",
+        "bare.NS.example.org.",
+        "lb.NS.example.org.",
+        "v6.NS.example.org.",
+        "hl.NS.example.org.",
+        "none.NS.example.org.",
+        "missing.NS.example.org.",
+        "NS.example.org.",
+        "web.nosuchns.example.org.",
+        "_http._tcp.web.NS.example.org.",
+        "_https._tcp.web.NS.example.org.",
+        "_http._udp.web.NS.example.org.",
+        "_dns._udp.bare.NS.example.org.",
+        "x.web.NS.example.org.",
+        "a.b.c.web.NS.example.org.",
+        "Web.NS.Example.ORG.",
+        "10.2.0.192.in-addr.arpa.",
+        "99.2.0.192.in-addr.arpa.",
+    ]
+    .iter()
+    .map(|n| n.replace("NS", &ns))
+    .collect();
+    let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let types = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::SRV,
+        RecordType::PTR,
+        RecordType::SOA,
+        RecordType::NS,
+    ];
+    let (compared, failures) = compare_each(&coredns, &ours, &names, &types);
+    assert_same(compared, &failures);
+    assert_eq!(compared, names.len() * types.len() * 4);
+
+    // Positive controls: the external addresses, the ingress hostname
+    // followed to the stub, SRV with both addresses, the PTR.
+    let web = ask_ours(&ours, &format!("web.{ns}.example.org."), RecordType::A);
+    assert_eq!(web.answers.len(), 2, "{web:?}");
+    let lb = ask_ours(&ours, &lb, RecordType::A);
+    let kinds: Vec<RecordType> = lb.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(
+        kinds,
+        [RecordType::A, RecordType::CNAME, RecordType::A],
+        "{lb:?}"
+    );
+    let srv = ask_ours(
+        &ours,
+        &format!("_http._tcp.web.{ns}.example.org."),
+        RecordType::SRV,
+    );
+    assert_eq!(
+        (srv.answers.len(), srv.additionals.len()),
+        (1, 2),
+        "{srv:?}"
+    );
+    let ptr = ask_ours(&ours, "10.2.0.192.in-addr.arpa.", RecordType::PTR);
+    assert_eq!(
+        ptr.answers[0].data.to_string(),
+        format!("web.{ns}.example.org.")
+    );
+}

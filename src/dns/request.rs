@@ -215,6 +215,14 @@ impl Request {
         Some(sub)
     }
 
+    /// Sends a query for `name` back through the server, one level deeper
+    /// (CoreDNS's `upstream.Lookup`); `None` past the depth bound, without
+    /// an [`Upstream`], or when no zone takes the name.
+    pub fn lookup(&self, name: Name, qtype: RecordType) -> Option<Flow> {
+        let sub = self.internal(name, qtype)?;
+        self.upstream.as_ref()?.resolve(sub)
+    }
+
     /// A reply skeleton for this query (miekg's `SetReply`): same ID and
     /// opcode, QR set, RD and CD copied, the question copied.
     pub fn reply_skeleton(&self) -> Message {

@@ -337,6 +337,7 @@ mod tests {
             name: name.into(),
             kind: ServiceKind::ClusterIp(vec![IpAddr::from(ip)]),
             ports: Vec::new(),
+            external: Vec::new(),
         }
     }
 

@@ -40,6 +40,9 @@ pub struct Service {
     pub name: Arc<str>,
     pub kind: ServiceKind,
     pub ports: Vec<Port>,
+    /// `spec.externalIPs`, then each LoadBalancer ingress's IP or hostname,
+    /// as CoreDNS keeps them for k8s_external.
+    pub external: Vec<Arc<str>>,
 }
 
 /// One ready address of an EndpointSlice.

@@ -50,7 +50,28 @@ pub fn service(object: &core::Service) -> Option<Service> {
         name: Arc::from(name),
         kind,
         ports,
+        external: external_addresses(object),
     })
+}
+
+/// `spec.externalIPs`, then each LoadBalancer ingress's IP, or its
+/// hostname when it has no IP.
+fn external_addresses(object: &core::Service) -> Vec<Arc<str>> {
+    let spec_ips = object
+        .spec
+        .iter()
+        .flat_map(|spec| spec.external_ips.iter().flatten())
+        .map(|ip| Arc::from(ip.as_str()));
+    let ingress = object
+        .status
+        .iter()
+        .flat_map(|status| status.load_balancer.iter())
+        .flat_map(|lb| lb.ingress.iter().flatten())
+        .map(|ingress| {
+            let address = ingress.ip.as_deref().filter(|ip| !ip.is_empty());
+            Arc::from(address.or(ingress.hostname.as_deref()).unwrap_or(""))
+        });
+    spec_ips.chain(ingress).collect()
 }
 
 /// An EndpointSlice with its ready addresses, or None without the
@@ -127,4 +148,26 @@ pub fn namespace(object: &core::Namespace) -> Option<Namespace> {
     Some(Namespace {
         name: Arc::from(object.metadata.name.as_deref()?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_addresses_are_spec_ips_then_each_ingress_ip_or_hostname() {
+        let object: core::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "lb", "namespace": "shop"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.32.0.9",
+                     "externalIPs": ["192.0.2.1"], "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [
+                {"ip": "198.51.100.5", "hostname": "ignored.example"},
+                {"hostname": "lb.example"}
+            ]}}
+        }))
+        .unwrap();
+        let service = service(&object).unwrap();
+        let external: Vec<&str> = service.external.iter().map(|e| &**e).collect();
+        assert_eq!(external, ["192.0.2.1", "198.51.100.5", "lb.example"]);
+    }
 }

@@ -18,6 +18,7 @@ pub mod forward;
 pub mod header;
 pub mod health;
 pub mod hosts;
+pub mod k8s_external;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod local;

@@ -35,6 +35,7 @@ pub const ORDER: &[&str] = &[
     "minimal",
     "template",
     "hosts",
+    "k8s_external",
     "kubernetes",
     "loop",
     "forward",
@@ -125,6 +126,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
     let mut chain: Vec<Arc<dyn Plugin>> = Vec::new();
     let cluster: super::pkg::cluster::ClusterLink = Default::default();
     let mut autopath: Option<Arc<super::autopath::AutoPath>> = None;
+    let mut external: Option<Arc<super::k8s_external::External>> = None;
     let mut pods_verified = false;
     let mut other_classes = false;
     let mut extras = BlockExtras {
@@ -153,7 +155,7 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 };
                 let plugin = super::kubernetes::setup(&mut d, ctx.zones, local_ips, ctx.epoch)
                     .map_err(wrap)?;
-                let _ = cluster.set((plugin.shared().clone(), plugin.zones().to_vec()));
+                let _ = cluster.set(plugin.cluster());
                 pods_verified = plugin.pods_verified();
                 chain.push(Arc::new(plugin));
             }
@@ -208,6 +210,13 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
                 super::rewrite::setup(&mut d).map_err(wrap)?,
             ))),
             "chaos" => chain.push(Arc::new(super::chaos::setup(&mut d).map_err(wrap)?)),
+            "k8s_external" => {
+                let plugin =
+                    super::k8s_external::setup(&mut d, ctx.zones, cluster.clone()).map_err(wrap)?;
+                let plugin = Arc::new(plugin);
+                external = Some(plugin.clone());
+                chain.push(plugin);
+            }
             "template" => {
                 let plugin = super::template::setup(&mut d, ctx.zones).map_err(wrap)?;
                 other_classes |= plugin.takes_other_classes();
@@ -221,6 +230,11 @@ pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError
     if ctx.block.tokens("crash").is_some() {
         // First, so it panics before any other plugin answers.
         chain.insert(0, Arc::new(super::crash::Crash));
+    }
+    if let Some(external) = &external {
+        external
+            .check_kubernetes()
+            .map_err(|e| e.in_plugin("k8s_external"))?;
     }
     if let Some(autopath) = &autopath {
         autopath.check_kubernetes(pods_verified);

@@ -137,7 +137,8 @@ impl AutoPath {
                 link,
                 resolv_search,
             } => {
-                let (shared, zones) = link.get()?;
+                let cluster = link.get()?;
+                let (shared, zones) = (&cluster.shared, &cluster.zones);
                 let zone = longest_match(zones.iter().map(String::as_str), &req.qname_lower)?;
                 let index = shared.index.load();
                 let pod = index

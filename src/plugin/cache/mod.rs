@@ -256,7 +256,7 @@ impl Inner {
     /// False for a cluster answer built from older watched data.
     fn current(&self, item: &Item) -> bool {
         match (item.generation, self.cluster.get()) {
-            (Some(generation), Some((shared, _))) => shared.generation() == generation,
+            (Some(generation), Some(cluster)) => cluster.shared.generation() == generation,
             _ => true,
         }
     }
@@ -265,11 +265,12 @@ impl Inner {
         if !self.o.watch_invalidation {
             return None;
         }
-        let (shared, zones) = self.cluster.get()?;
-        zones
+        let cluster = self.cluster.get()?;
+        cluster
+            .zones
             .iter()
             .any(|z| is_subdomain(z, name))
-            .then(|| shared.generation())
+            .then(|| cluster.shared.generation())
     }
 
     fn should_prefetch(&self, item: &Item, now: Instant) -> bool {

@@ -102,6 +102,17 @@ impl Kubernetes {
         &self.shared
     }
 
+    /// What the other plugins of the block may read (`plugin/pkg/cluster.rs`).
+    pub fn cluster(&self) -> crate::plugin::pkg::cluster::Cluster {
+        crate::plugin::pkg::cluster::Cluster {
+            shared: self.shared.clone(),
+            zones: self.settings.zones.clone(),
+            namespaces: self.settings.namespaces.clone(),
+            ttl: self.settings.ttl,
+            local_ips: self.settings.local_ips.clone(),
+        }
+    }
+
     /// Whether the pod index is kept (`pods verified`).
     pub fn pods_verified(&self) -> bool {
         self.settings.pods == lookup::PodMode::Verified

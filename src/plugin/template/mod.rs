@@ -287,11 +287,7 @@ fn with_targets(
         let Some(target) = target else {
             continue;
         };
-        let qtype = req.qtype();
-        let Some(sub) = req.internal(target, qtype) else {
-            continue;
-        };
-        let Some(flow) = req.upstream.clone().and_then(|u| u.resolve(sub)) else {
+        let Some(flow) = req.lookup(target, req.qtype()) else {
             continue;
         };
         return flow.then(move |exchange: Exchange| {

@@ -4,7 +4,7 @@
 //! Go's text/template. Users write fields (`{{ .Name }}`, `{{ .Group.a }}`),
 //! `index`, `parseInt` (template's own function), `printf`, pipes, and now
 //! and then an `if`. That is what is read here; `range`, `with`,
-//! variables and `define` are refused at setup with a clear message (see
+//! variables, `define` and `.Message` are refused at setup with a clear message (see
 //! README.md), never run differently.
 //!
 //! Values print as Go's `fmt.Sprint` prints them (a missing map key is
@@ -349,6 +349,9 @@ fn matching_paren(tokens: &[Token], open: usize) -> Result<usize, String> {
 fn operand(token: &Token) -> Result<Operand, String> {
     Ok(match token {
         Token::Dot => Operand::Dot,
+        Token::Field(path) if path[0] == "Message" => {
+            return Err(".Message is not supported by clusterdns".into());
+        }
         Token::Field(path) => Operand::Field(path.clone()),
         Token::Str(s) => Operand::Str(s.clone()),
         Token::Int(n) => Operand::Int(*n),

@@ -201,9 +201,6 @@ fn field(value: Value, name: &str, data: &Data) -> Result<Value, String> {
         (Value::Data, "Group") => Value::Map(data.groups.clone()),
         (Value::Data, "Question") => Value::Question,
         (Value::Data, "Meta") => return meta(Vec::new()),
-        (Value::Data, "Message") => {
-            return Err("clusterdns does not render .Message (see README.md)".into());
-        }
         (Value::Question, "Name") => Value::Str(data.question.name.clone()),
         (Value::Question, "Qtype") => Value::Uint(u64::from(data.question.qtype)),
         (Value::Question, "Qclass") => Value::Uint(u64::from(data.question.qclass)),

@@ -137,7 +137,7 @@ impl Context<'_> {
             let host = host_type(&target.host);
             let srv_target = match &host {
                 Host::Name(host) => host.clone(),
-                _ => format!("{}.{}", target.service, self.zone),
+                _ => format!("{}.{}", target.key, self.zone),
             };
             if seen.insert((srv_target.clone(), port, String::new())) {
                 let data = SRV::new(0, weight, port, name(&srv_target));

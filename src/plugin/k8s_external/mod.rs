@@ -8,12 +8,15 @@
 //! The zone's apex has an SOA and an NS `ns1.APEX.ZONE`, whose addresses
 //! are the external addresses of the Services in front of this server
 //! (or this host's addresses). The data comes from the block's kubernetes
-//! plugin through the cluster link, so this plugin needs one.
+//! plugin through the cluster link, so this plugin needs one. With
+//! `headless`, a headless Service without external addresses (or a name
+//! with an endpoint label) answers with its ready endpoints instead.
 
 mod answer;
 mod setup;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA};
@@ -22,6 +25,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::names::{is_subdomain, longest_match};
 use crate::dns::{Flow, Next, Plugin, Request, Status};
+use crate::kubernetes::model::{Port, Service, ServiceKind, Slice, endpoint_hostname};
 use crate::plugin::pkg::cluster::{Cluster, ClusterLink};
 use crate::plugin::pkg::reverse::reverse_address;
 use setup::Options;
@@ -53,13 +57,14 @@ impl External {
     }
 }
 
-/// One external address of a Service, as CoreDNS's `msg.Service`.
+/// One external address of a Service (or an endpoint of a headless one),
+/// as CoreDNS's `msg.Service`.
 struct Target {
     /// An address, or a hostname (a CNAME).
     host: String,
     port: i32,
-    /// `svc.ns`, the owner of SRV targets below the zone.
-    service: String,
+    /// `svc.ns` or `endpoint.svc.ns`: the SRV target, left of the zone.
+    key: String,
 }
 
 /// What the data says about a name.
@@ -203,7 +208,12 @@ impl External {
                 .flatten();
             for slice in slices {
                 found = true;
-                if let Some(service) = index.service(&slice.namespace, &slice.service) {
+                let Some(service) = index.service(&slice.namespace, &slice.service) else {
+                    continue;
+                };
+                if self.o.headless && service.kind == ServiceKind::Headless {
+                    ips.extend(slice.addresses.iter().map(|a| a.ip));
+                } else {
                     ips.extend(
                         service
                             .external
@@ -249,26 +259,29 @@ impl External {
         let Some((service, rest)) = rest.split_last() else {
             return nothing(ResponseCode::NoError);
         };
-        let (port, protocol) = match rest {
-            [] | [_] => ("", ""),
-            [port, protocol] => (strip_underscore(port), strip_underscore(protocol)),
+        let (endpoint, port, protocol) = match rest {
+            [] => ("", "", ""),
+            [endpoint] => (strip_underscore(endpoint), "", ""),
+            [port, protocol] => ("", strip_underscore(port), strip_underscore(protocol)),
             _ => return nothing(ResponseCode::NXDomain),
+        };
+        let wanted = Wanted {
+            endpoint,
+            port,
+            protocol,
         };
         let mut found = nothing(ResponseCode::NXDomain);
         let index = cluster.shared.index.load();
         if let Some(svc) = index.service(namespace, service) {
-            for host in &svc.external {
-                for p in &svc.ports {
-                    if !(matches(port, &p.name) && matches(protocol, &p.protocol)) {
-                        continue;
-                    }
-                    found.rcode = ResponseCode::NoError;
-                    found.targets.push(Target {
-                        host: host.to_string(),
-                        port: p.port,
-                        service: format!("{service}.{namespace}"),
-                    });
-                }
+            let key = format!("{service}.{namespace}");
+            let endpoints = self.o.headless
+                && svc.external.is_empty()
+                && (svc.kind == ServiceKind::Headless || !endpoint.is_empty());
+            if endpoints {
+                let slices = index.service_slices(namespace, service);
+                endpoint_targets(cluster, slices, &wanted, &key, &mut found);
+            } else {
+                external_targets(svc, &wanted, &key, &mut found);
             }
         }
         if req.qtype() == RecordType::PTR {
@@ -290,10 +303,11 @@ impl External {
                 if !cluster.namespaces.is_empty() && !cluster.exposes(&svc.namespace) {
                     continue;
                 }
+                let key = format!("{}.{}", svc.name, svc.namespace);
                 targets.push(Target {
-                    host: format!("{}.{}", svc.name, svc.namespace),
+                    host: key.clone(),
                     port: 0,
-                    service: format!("{}.{}", svc.name, svc.namespace),
+                    key,
                 });
             }
         }
@@ -303,6 +317,60 @@ impl External {
             ResponseCode::NoError
         };
         Found { targets, rcode }
+    }
+}
+
+/// The endpoint, port and protocol labels of a name (empty: any).
+struct Wanted<'a> {
+    endpoint: &'a str,
+    port: &'a str,
+    protocol: &'a str,
+}
+
+impl Wanted<'_> {
+    fn port(&self, p: &Port) -> bool {
+        matches(self.port, &p.name) && matches(self.protocol, &p.protocol)
+    }
+}
+
+/// Each external address with each port the name allows.
+fn external_targets(svc: &Service, wanted: &Wanted<'_>, key: &str, found: &mut Found) {
+    for host in &svc.external {
+        for p in svc.ports.iter().filter(|p| wanted.port(p)) {
+            found.rcode = ResponseCode::NoError;
+            found.targets.push(Target {
+                host: host.to_string(),
+                port: p.port,
+                key: key.to_string(),
+            });
+        }
+    }
+}
+
+/// Each ready endpoint the name allows, with each port it allows
+/// (`headless`).
+fn endpoint_targets(
+    cluster: &Cluster,
+    slices: &[Arc<Slice>],
+    wanted: &Wanted<'_>,
+    key: &str,
+    found: &mut Found,
+) {
+    for slice in slices {
+        for address in &slice.addresses {
+            let hostname = endpoint_hostname(address, cluster.endpoint_pod_names);
+            if !wanted.endpoint.is_empty() && !wanted.endpoint.eq_ignore_ascii_case(&hostname) {
+                continue;
+            }
+            for p in slice.ports.iter().filter(|p| wanted.port(p)) {
+                found.rcode = ResponseCode::NoError;
+                found.targets.push(Target {
+                    host: address.text.to_string(),
+                    port: p.port,
+                    key: format!("{hostname}.{key}"),
+                });
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! `k8s_external [ZONES...] { apex APEX; ttl TTL; fallthrough [ZONES] }`,
+//! `k8s_external [ZONES...] { apex APEX; ttl TTL; headless; fallthrough
+//! [ZONES] }`,
 //! read as CoreDNS reads it, with its error texts.
 
 use crate::corefile::{CorefileError, Dispenser};
@@ -10,6 +11,8 @@ pub(crate) struct Options {
     /// The label under which the zone's name server lives (`dns`).
     pub(crate) apex: String,
     pub(crate) ttl: u32,
+    /// Headless Services (and endpoint names) answer with their endpoints.
+    pub(crate) headless: bool,
     pub(crate) fall: Fall,
 }
 
@@ -18,6 +21,7 @@ pub(crate) fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options
         zones: block_zones.to_vec(),
         apex: "dns".into(),
         ttl: 5,
+        headless: false,
         fall: Fall::default(),
     };
     while d.next() {
@@ -47,9 +51,7 @@ fn option(d: &mut Dispenser, o: &mut Options) -> Result<(), CorefileError> {
             let args = d.remaining_args();
             o.apex = args.first().ok_or_else(|| d.arg_err())?.clone();
         }
-        "headless" => {
-            return Err(d.err("the headless option is not supported by clusterdns yet"));
-        }
+        "headless" => o.headless = true,
         "fallthrough" => o.fall = Fall::from_args(d.remaining_args())?,
         _ => return Err(d.err(format!("unknown property '{name}'"))),
     }

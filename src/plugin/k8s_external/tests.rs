@@ -28,6 +28,17 @@ items:
   status:
     loadBalancer:
       ingress: [{ip: 198.51.100.5}]
+- apiVersion: v1
+  kind: Service
+  metadata: {name: db, namespace: shop}
+  spec: {clusterIP: None, ports: [{name: pg, port: 5432, protocol: TCP}]}
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: db-1, namespace: shop, labels: {kubernetes.io/service-name: db}}
+  addressType: IPv4
+  ports: [{name: pg, port: 5432, protocol: TCP}]
+  endpoints:
+  - {addresses: [10.200.0.9], conditions: {ready: true}, hostname: primary}
 "#;
 
 fn chain(options: &str) -> (std::sync::Arc<crate::dns::Chain>, tempfile::NamedTempFile) {
@@ -146,12 +157,46 @@ fn setup_errors_read_as_coredns_writes_them() {
             ".:53 {\n k8s_external {\n  bogus\n }\n kubernetes\n}\n",
             "unknown property 'bogus'",
         ),
-        (
-            ".:53 {\n k8s_external {\n  headless\n }\n kubernetes\n}\n",
-            "headless",
-        ),
     ] {
         let error = test::setup_error(corefile);
         assert!(error.contains(want), "{corefile}: {error}");
     }
+}
+
+#[test]
+fn headless_services_answer_with_their_endpoints_only_with_the_option() {
+    let (plain, _snapshot) = chain("");
+    assert_eq!(
+        test::ask(&plain, "db.shop.example.org.", A)
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain,
+        "no external address"
+    );
+    let (headless, _snapshot) = chain("  headless");
+    test::check(
+        &headless,
+        &[
+            Case::answer(
+                "db.shop.example.org.",
+                A,
+                &["db.shop.example.org. 5 IN A 10.200.0.9"],
+            ),
+            Case::answer(
+                "primary.db.shop.example.org.",
+                A,
+                &["primary.db.shop.example.org. 5 IN A 10.200.0.9"],
+            ),
+            Case {
+                qname: "_pg._tcp.db.shop.example.org.",
+                qtype: SRV,
+                rcode: ResponseCode::NoError,
+                answer: &[
+                    "_pg._tcp.db.shop.example.org. 5 IN SRV 0 100 5432 primary.db.shop.example.org.",
+                ],
+                authority: &[],
+                additional: &["primary.db.shop.example.org. 5 IN A 10.200.0.9"],
+            },
+        ],
+    );
 }

@@ -110,6 +110,7 @@ impl Kubernetes {
             namespaces: self.settings.namespaces.clone(),
             ttl: self.settings.ttl,
             local_ips: self.settings.local_ips.clone(),
+            endpoint_pod_names: self.settings.endpoint_pod_names,
         }
     }
 

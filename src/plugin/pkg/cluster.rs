@@ -23,6 +23,8 @@ pub struct Cluster {
     pub ttl: u32,
     /// This server's own addresses (none when the block has `bind`).
     pub local_ips: Vec<IpAddr>,
+    /// `endpoint_pod_names`: endpoints are named after their pods.
+    pub endpoint_pod_names: bool,
 }
 
 impl Cluster {

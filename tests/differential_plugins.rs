@@ -718,3 +718,90 @@ spec:
         format!("web.{ns}.example.org.")
     );
 }
+
+/// rewrite's `edns0` rules in front of forward: the stub upstream echoes
+/// the OPT it received, so each reply shows the options each server sent
+/// upstream (and what `revert` put back). Clients send no OPT, a bare OPT,
+/// or one with ECS, NSID and local options already in it.
+#[test]
+fn rewrite_edns0_matches_coredns() {
+    let stub = Stub::start(Mode::Answer);
+    let variants = [
+        " rewrite continue edns0 local set 0xffee 0x61626364\n rewrite continue edns0 local append 65001 {qname}\n rewrite continue edns0 local set 65002 {client_ip}\n rewrite continue edns0 local set 65003 {protocol}\n rewrite continue edns0 local set 65004 {qtype}\n rewrite continue edns0 local set 65007 {server_ip}\n rewrite continue edns0 nsid set\n rewrite continue edns0 subnet set 24 56\n",
+        " rewrite continue edns0 local replace 65001 0xbeef revert\n rewrite continue edns0 subnet replace 16 48 revert\n rewrite continue edns0 nsid unset\n rewrite continue edns0 local set 65005 hello revert\n rewrite continue edns0 local unset 65006\n rewrite continue edns0 local append 65006 again\n",
+        " rewrite edns0 local replace 65009 nothing\n rewrite name exact b.example.org c.example.org\n",
+        " rewrite edns0 subnet append 32 128 revert\n rewrite continue edns0 nsid append revert\n",
+    ];
+    let names = [
+        "b.example.org.",
+        "B.Example.ORG.",
+        "x.example.org.",
+        "www.example.net.",
+        "nxname.example.net.",
+    ];
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for rules in variants {
+        let corefile = format!(
+            ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n{rules} forward . {}\n}}\n",
+            stub.addr
+        );
+        let (coredns, ours) = both(&corefile);
+        let (n, found) = compare_each(&coredns, &ours, &names, &[RecordType::A, RecordType::AAAA]);
+        compared += n;
+        failures.extend(found.into_iter().map(|f| format!("{rules}: {f}")));
+        for name in names {
+            for transport in [Transport::Udp, Transport::Tcp] {
+                let msg = with_client_options(query(name, RecordType::A));
+                let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
+                compared += 1;
+                if !found.is_empty() {
+                    failures.push(format!(
+                        "{rules}: {name} {transport:?} with options: {found:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert_same(compared, &failures);
+    assert_eq!(compared, 4 * names.len() * (2 * 4 + 2));
+
+    // Positive control: the options really reached the upstream.
+    let corefile = format!(
+        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n{} forward . {}\n}}\n",
+        variants[0], stub.addr
+    );
+    let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
+    let reply = ask_ours(&ours, "b.example.org.", RecordType::A);
+    let codes: Vec<u16> = reply
+        .edns
+        .expect("the upstream's OPT")
+        .options()
+        .options
+        .iter()
+        .map(|(code, _)| u16::from(*code))
+        .collect();
+    assert_eq!(
+        codes,
+        [0xffee, 65001, 65002, 65003, 65004, 65007, 3, 8],
+        "{codes:?}"
+    );
+}
+
+/// A query whose OPT already holds ECS (127.0.0.1/32), an empty NSID and
+/// local options 65001 and 65006.
+fn with_client_options(msg: hickory_proto::op::Message) -> hickory_proto::op::Message {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let mut msg = with_edns(msg, 1232, false);
+    let edns = msg.edns.as_mut().expect("an OPT");
+    let options = &mut edns.options_mut().options;
+    for (code, value) in [
+        (8u16, vec![0, 1, 32, 0, 127, 0, 0, 1]),
+        (3, Vec::new()),
+        (65001, b"abc".to_vec()),
+        (65006, b"zz".to_vec()),
+    ] {
+        options.push((EdnsCode::from(code), EdnsOption::Unknown(code, value)));
+    }
+    msg
+}

@@ -75,10 +75,26 @@ pub fn badvers_reply(query: &Message) -> Message {
     reply
 }
 
+/// Option codes plugins added to the echoed ones (rewrite's `edns0 local`
+/// codes), one bit per code.
+static EXTRA_SUPPORTED: [std::sync::atomic::AtomicU64; 1024] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 1024];
+
+/// Adds `code` to the options replies echo, for the life of the process
+/// (CoreDNS's `edns.SetSupportedOption`, which rewrite calls at setup).
+pub fn support_option(code: u16) {
+    let (word, bit) = (usize::from(code / 64), code % 64);
+    EXTRA_SUPPORTED[word].fetch_or(1 << bit, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Options a reply may echo from the query's OPT (CoreDNS `edns.supportedOptions`).
 fn supported_option(code: u16) -> bool {
     // NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING
-    matches!(code, 3 | 9 | 10 | 11 | 12)
+    if matches!(code, 3 | 9 | 10 | 11 | 12) {
+        return true;
+    }
+    let (word, bit) = (usize::from(code / 64), code % 64);
+    EXTRA_SUPPORTED[word].load(std::sync::atomic::Ordering::Relaxed) & (1 << bit) != 0
 }
 
 /// CoreDNS's `SizeAndDo`: when the query had EDNS, the reply carries an OPT

@@ -12,9 +12,10 @@
 //! the changed question in the reply, as CoreDNS does.
 //!
 //! Supported fields: `name` (exact, prefix, suffix, substring, regex, with
-//! `answer auto|name|value`), `type`, `class`, `ttl`, `rcode`. `edns0` and
-//! `cname` are refused at setup.
+//! `answer auto|name|value`), `type`, `class`, `ttl`, `rcode`, `edns0`
+//! (`edns0.rs`). `cname` is refused at setup.
 
+mod edns0;
 mod rules;
 mod setup;
 
@@ -89,7 +90,11 @@ impl Rewrite {
         let mut reply_rules = Vec::new();
         let mut matched = false;
         for rule in &self.rules {
-            match rule.apply(&mut req.msg.queries[0], &req.qname_lower) {
+            let outcome = match &rule.action {
+                rules::Action::Edns0(edns0) => edns0.apply(req),
+                _ => rule.apply(&mut req.msg.queries[0], &req.qname_lower),
+            };
+            match outcome {
                 Outcome::Ignored => continue,
                 Outcome::Invalid(invalid) => return Err(invalid),
                 Outcome::Done(rules) => {

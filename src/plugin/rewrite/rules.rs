@@ -6,6 +6,7 @@
 //! `request.Name()` gives them; names in a reply are compared as written.
 
 use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use regex::Regex;
 
@@ -100,6 +101,12 @@ pub enum ResponseRule {
         from: ResponseCode,
         to: ResponseCode,
     },
+    /// The reply's first EDNS option with this code removed (an option an
+    /// `edns0 … revert` rule added).
+    RemoveOption(u16),
+    /// The reply's first EDNS option with this code given back the value
+    /// the client sent.
+    RestoreOption(u16, Vec<u8>),
 }
 
 impl ResponseRule {
@@ -128,16 +135,43 @@ impl ResponseRule {
             ResponseRule::Ttl { min, max } => {
                 record.ttl = record.ttl.clamp(*min, *max);
             }
-            ResponseRule::Rcode { .. } => {}
+            ResponseRule::Rcode { .. }
+            | ResponseRule::RemoveOption(_)
+            | ResponseRule::RestoreOption(..) => {}
         }
     }
 
     /// The part of the rule that acts on the whole reply.
     pub fn apply_to_message(&self, reply: &mut Message) {
-        if let ResponseRule::Rcode { from, to } = self
-            && reply.metadata.response_code == *from
-        {
-            reply.metadata.response_code = *to;
+        match self {
+            ResponseRule::Rcode { from, to } if reply.metadata.response_code == *from => {
+                reply.metadata.response_code = *to;
+            }
+            ResponseRule::RemoveOption(code) | ResponseRule::RestoreOption(code, _) => {
+                // CoreDNS runs reply rules once per record, the OPT included,
+                // so a removal can take several options with the code.
+                let records =
+                    reply.answers.len() + reply.authorities.len() + reply.additionals.len();
+                let Some(edns) = reply.edns.as_mut() else {
+                    return;
+                };
+                let options = &mut edns.options_mut().options;
+                for _ in 0..=records {
+                    let Some(at) = options.iter().position(|(c, _)| u16::from(*c) == *code) else {
+                        return;
+                    };
+                    match self {
+                        ResponseRule::RestoreOption(_, old) => {
+                            let value = EdnsOption::Unknown(*code, old.clone());
+                            options[at] = (EdnsCode::from(*code), value);
+                        }
+                        _ => {
+                            options.remove(at);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -187,6 +221,8 @@ pub enum Action {
         from: ResponseCode,
         to: ResponseCode,
     },
+    /// The query's EDNS options (applied by `mod.rs`, which has the request).
+    Edns0(super::edns0::Edns0Rule),
 }
 
 #[derive(Debug)]

@@ -70,7 +70,8 @@ fn rule(args: &[String]) -> Result<Rule, String> {
         },
         "ttl" => ttl_rule(values)?,
         "rcode" => rcode_rule(values)?,
-        "edns0" | "cname" => {
+        "edns0" => Action::Edns0(super::edns0::parse(values)?),
+        "cname" => {
             return Err(format!(
                 "the {field} rule type is not supported by clusterdns yet"
             ));

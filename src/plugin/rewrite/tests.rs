@@ -163,9 +163,43 @@ fn setup_errors_name_the_rule_and_its_line() {
             "auto name answer rule cannot be combined",
         ),
         (
-            " rewrite edns0 local set 0xffee abc",
+            " rewrite cname exact a.b c.d",
             "not supported by clusterdns yet",
         ),
+        (
+            " rewrite edns0 local",
+            "too few arguments for an EDNS0 rule",
+        ),
+        (" rewrite edns0 local bump 1 2", "invalid action: \"bump\""),
+        (
+            " rewrite edns0 local set 1",
+            "EDNS0 local rules require three or four args",
+        ),
+        (
+            " rewrite edns0 local set 0xfffff a",
+            "strconv.ParseUint: parsing \"0xfffff\": value out of range",
+        ),
+        (
+            " rewrite edns0 local set 65001 0xzz",
+            "encoding/hex: invalid byte: U+007A 'z'",
+        ),
+        (
+            " rewrite edns0 local set 65001 {nope}",
+            "unsupported variable name \"{nope}\"",
+        ),
+        (
+            " rewrite edns0 nsid set x",
+            "EDNS0 NSID rules can accept no more than one arg",
+        ),
+        (
+            " rewrite edns0 subnet set 33 56",
+            "invalid IPv4 bit mask length 33",
+        ),
+        (
+            " rewrite edns0 local unset",
+            "local unset action requires exactly two arguments",
+        ),
+        (" rewrite edns0 cookie set", "invalid rule type \"cookie\""),
     ] {
         let error = test::setup_error(&corefile(rules));
         assert!(

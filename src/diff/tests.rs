@@ -173,3 +173,22 @@ fn several_differences_are_all_reported() {
         .collect();
     assert_eq!(fields.len(), 4, "{fields:?}");
 }
+
+#[test]
+fn only_ttls_one_second_apart_are_worth_asking_again() {
+    let expected = reply();
+    let mut aged = reply();
+    aged.answers[0].ttl = 4;
+    assert!(ttl_off_by_one(&expected, &aged), "one TTL a second younger");
+    let mut two = reply();
+    two.answers[0].ttl = 3;
+    assert!(!ttl_off_by_one(&expected, &two), "two seconds apart");
+    let mut other = reply();
+    other.answers[0].ttl = 4;
+    other.metadata.response_code = ResponseCode::NXDomain;
+    assert!(!ttl_off_by_one(&expected, &other), "and another difference");
+    assert!(!ttl_off_by_one(&expected, &reply()), "no difference at all");
+    let mut record = reply();
+    record.answers[1] = a("svc.ns.svc.cluster.local.", 4, 9);
+    assert!(!ttl_off_by_one(&expected, &record), "another record");
+}

@@ -4,15 +4,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange};
+use clusterdns::diff::{Transport, compare, exchange, ttl_off_by_one};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
 use super::dns::{query, with_edns};
 
 /// The differences between the two servers' replies to `msg` over
-/// `transport`; asked once more when `ask_again` and they differ (for
-/// caches, whose TTLs can read one second apart across a boundary).
+/// `transport`; asked once more when `ask_again` and they differ only by
+/// TTLs one second apart (caches can read so across a second boundary).
 pub fn differences(
     theirs: SocketAddr,
     ours: SocketAddr,
@@ -27,7 +27,7 @@ pub fn differences(
     };
     let (reference, mine) = ask_both();
     let mut differences = compare(&reference, &mine);
-    if ask_again && !differences.is_empty() {
+    if ask_again && !differences.is_empty() && ttl_off_by_one(&reference, &mine) {
         let (reference, mine) = ask_both();
         differences = compare(&reference, &mine);
     }

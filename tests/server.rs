@@ -229,3 +229,81 @@ fn a_reply_larger_than_a_datagram_is_truncated_not_lost() {
     let over_tcp = tcp(server.addr(), &query("big.example.org.", RecordType::A));
     assert!(over_tcp.answers.len() > reply.answers.len());
 }
+
+/// A UDP query with an OPT padded to `bytes` in all.
+fn padded_query(bytes: usize) -> Vec<u8> {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let mut msg = with_edns(query("pad.example.org.", RecordType::A), 4096, false);
+    let plain = msg.to_vec().unwrap().len();
+    let padding = bytes - plain - 4;
+    msg.edns
+        .as_mut()
+        .unwrap()
+        .options_mut()
+        .options
+        .push((EdnsCode::Padding, EdnsOption::Unknown(12, vec![0; padding])));
+    let packet = msg.to_vec().unwrap();
+    assert_eq!(packet.len(), bytes);
+    packet
+}
+
+/// README, Compatibility: a UDP query larger than 4096 bytes is dropped
+/// (the batched receive buffers are 4 KiB); over TCP it is answered.
+#[test]
+fn udp_queries_over_4096_bytes_are_dropped_and_answered_over_tcp() {
+    let server = Clusterdns::start("example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n");
+    let fits = padded_query(4096);
+    assert!(
+        udp_expect(server.addr(), &fits).is_some(),
+        "positive control: 4096 bytes are answered"
+    );
+    let over = padded_query(4200);
+    for _ in 0..3 {
+        assert_eq!(
+            udp_raw(server.addr(), &over, Duration::from_millis(700)),
+            None,
+            "4200 bytes over UDP: dropped"
+        );
+    }
+    let reply = tcp(server.addr(), &Message::from_vec(&over).unwrap());
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        udp_expect(server.addr(), &fits).is_some(),
+        "still serving after the oversized datagrams"
+    );
+}
+
+/// README, Compatibility: an OPT size below 512 is echoed as 512 (CoreDNS
+/// echoes the raw value).
+#[test]
+fn an_edns_size_below_512_is_echoed_as_512() {
+    let server = Clusterdns::start("example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n");
+    let echoed = |size: u16| {
+        let reply = udp(
+            server.addr(),
+            &with_edns(query("a.example.org.", RecordType::A), size, false),
+        );
+        reply.edns.expect("an OPT").max_payload()
+    };
+    assert_eq!(echoed(1232), 1232, "positive control: the client's size");
+    assert_eq!(echoed(256), 512);
+    assert_eq!(echoed(0), 512);
+}
+
+/// README, Compatibility: a name that leads back through the server more
+/// than 8 times stops there (CoreDNS has no bound). A template CNAME to
+/// itself is followed through the server at each level.
+#[test]
+fn a_loop_back_through_the_server_stops_after_8_levels() {
+    let server = Clusterdns::start(
+        "loop.test:PORT {\n bind 127.0.0.1\n template IN A loop.test {\n  answer \"{{ .Name }} 5 IN CNAME again.loop.test.\"\n }\n}\n",
+    );
+    let once = udp(server.addr(), &query("first.loop.test.", RecordType::A));
+    assert_eq!(once.metadata.response_code, ResponseCode::NoError);
+    let cnames = once
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::CNAME)
+        .count();
+    assert_eq!(cnames, 9, "the query and 8 levels back through the server");
+}

@@ -964,3 +964,50 @@ fn metrics_match_coredns_after_the_same_queries() {
         .sum();
     assert_eq!(requests, (questions.len() * 2 * 2) as f64);
 }
+
+/// The `dnsdiff` tool itself: silent and exit 0 for two servers that agree,
+/// `DIFF` lines and exit 1 for two that do not, exit 2 for a bad file.
+#[test]
+fn dnsdiff_reports_agreement_and_each_difference() {
+    let stub = Stub::start(Mode::Answer);
+    let corefile = |address: &str| {
+        format!(
+            ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n hosts {{\n  {address} a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
+            stub.addr
+        )
+    };
+    let (coredns, ours) = both(&corefile("10.0.0.1"));
+    let other = Clusterdns::start(
+        &corefile("10.0.0.2").replace("READY", &support::free_port().to_string()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::write(
+        &queries,
+        "# names\na.example.org A\na.example.org AAAA\nwww.example.net A\n",
+    )
+    .unwrap();
+    let run = |candidate: std::net::SocketAddr, file: &std::path::Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_dnsdiff"))
+            .arg(coredns.addr().to_string())
+            .arg(candidate.to_string())
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+        )
+    };
+    let (status, out) = run(ours.addr(), &queries);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.ends_with("12 compared, 0 differing\n"), "{out}");
+    let (status, out) = run(other.addr(), &queries);
+    assert_eq!(status, Some(1), "{out}");
+    assert_eq!(out.matches("DIFF a.example.org A ").count(), 4, "{out}");
+    assert!(out.contains("10.0.0.2"), "the difference is shown: {out}");
+    assert!(out.ends_with("12 compared, 4 differing\n"), "{out}");
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "a.example.org NOTATYPE\n").unwrap();
+    assert_eq!(run(ours.addr(), &bad).0, Some(2));
+}

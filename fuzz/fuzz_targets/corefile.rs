@@ -1,5 +1,6 @@
-//! The Corefile lexer and parser, and building an instance from what parses:
-//! any text gives blocks or an error, never a panic.
+//! The Corefile lexer and parser, and building an instance from what parses
+//! (forward's setup included, its name lookups stubbed): any text gives
+//! blocks or an error, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,7 +15,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(blocks) =
         clusterdns::corefile::parse(text, "fuzz", &clusterdns::plugin::registry::is_known)
     {
-        if text.contains("snapshot") || text.contains("kubeconfig") || text.contains("forward") {
+        // Setup reads files a Corefile names (hosts files, resolv.conf
+        // TOs, snapshots): none of the kernel's endless ones. forward's
+        // hostname lookups are stubbed in fuzz builds (no packet leaves).
+        if ["snapshot", "kubeconfig", "/proc", "/sys", "/dev"]
+            .iter()
+            .any(|word| text.contains(word))
+        {
             return;
         }
         let _ = clusterdns::server::instance::build(&blocks, 53);

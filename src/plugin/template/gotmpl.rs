@@ -212,7 +212,7 @@ fn find_close(inner: &str) -> Result<usize, String> {
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'"' || b == b'`' || b == b'\'' => quote = Some(b),
-            None if inner[i..].starts_with("}}") => return Ok(i),
+            None if bytes[i..].starts_with(b"}}") => return Ok(i),
             None => {}
         }
         i += 1;

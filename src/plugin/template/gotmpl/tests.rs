@@ -104,6 +104,8 @@ fn what_go_refuses_to_parse_and_what_is_not_supported_are_setup_errors() {
         "{{ \"open }}",
         "{{ .Message }}",
         "{{ .Message.Id }}",
+        "{{ \u{feff}x }}",
+        "{{ é",
     ] {
         assert!(GoTemplate::parse("answer", text).is_err(), "{text}");
     }

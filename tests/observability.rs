@@ -76,15 +76,21 @@ fn log_lines_match_coredns_byte_for_byte() {
 
 #[test]
 fn log_scopes_and_classes_filter_lines() {
+    // The second block answers nothing: its queries are SERVFAIL, in
+    // scope and of class error, the positive control.
     let server = Clusterdns::start(
-        ".:PORT {\n bind 127.0.0.1\n log example.org {\n class error\n }\n whoami\n}\n",
+        ".:PORT {\n bind 127.0.0.1\n log example.org {\n class error\n }\n whoami\n}\nfail.example.org:PORT {\n bind 127.0.0.1\n log example.org {\n class error\n }\n}\n",
     );
     let ok = query("a.example.org.", RecordType::A);
     let other = query("a.example.net.", RecordType::A);
+    let failing = query("x.fail.example.org.", RecordType::A);
     let (port_ok, port_other) = (client_port(), client_port());
     ask_from(&server, port_ok, &ok);
     ask_from(&server, port_other, &other);
-    std::thread::sleep(Duration::from_millis(300));
+    ask_from(&server, client_port(), &failing);
+    // Lines are written in order: once the last query's is out, the
+    // others' would be too.
+    server.wait_for_line(&format!(" - {} ", failing.metadata.id));
     let lines = server.lines();
     assert!(
         !lines

@@ -162,6 +162,9 @@ fn comment_and_whitespace_edits_do_not_reload() {
         "{:?}",
         server.lines()
     );
+    // Positive control: polling was alive, a real edit reloads.
+    volume.update(&config.replace("whoami", "whoami\n log"));
+    server.wait_for_line("[INFO] Reloading");
 }
 
 #[test]

@@ -155,6 +155,8 @@ fn bufsize_and_chaos_match_coredns() {
     let stub = Stub::start(Mode::Answer);
     let many: String = (1..=60)
         .map(|n| format!("  10.1.0.{n} big.example.org\n"))
+        .chain((1..=20).map(|n| format!("  10.2.0.{n} mid.example.org\n")))
+        .chain((1..=20).map(|n| format!("  fd00::{n} mid.example.org\n")))
         .collect();
     let corefile = format!(
         ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n bufsize 512\n chaos Build-7 alice\n hosts {{\n{many}  10.1.1.1 small.example.org\n  fallthrough\n }}\n forward . {}\n}}\nhostname.bind:PORT {{\n bind 127.0.0.1\n chaos\n}}\n",
@@ -174,7 +176,33 @@ fn bufsize_and_chaos_match_coredns() {
         mine.metadata.truncation,
         "60 addresses do not fit 512 bytes"
     );
-    for name in [
+    // bufsize against each client size: the advertised size is lowered,
+    // and what no longer fits is truncated the same way.
+    let sized_names = [
+        "big.example.org.",
+        "mid.example.org.",
+        "small.example.org.",
+        "www.example.net.",
+        "nxname.example.net.",
+        "BIG.Example.ORG.",
+    ];
+    for name in sized_names {
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::TXT] {
+            for size in [4096, 1232, 700, 512] {
+                for transport in [Transport::Udp, Transport::Tcp] {
+                    let msg = with_edns(query(name, qtype), size, false);
+                    compared += 1;
+                    let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
+                    if !found.is_empty() {
+                        failures.push(format!("{name} {qtype} {size} {transport:?}: {found:?}"));
+                    }
+                }
+            }
+        }
+    }
+    // chaos: each name it knows and some it does not, in CH and in IN
+    // (which goes on to hosts and forward), with and without EDNS.
+    let chaos_names = [
         "version.bind.",
         "VERSION.Bind.",
         "version.server.",
@@ -182,13 +210,30 @@ fn bufsize_and_chaos_match_coredns() {
         "hostname.bind.",
         "id.server.",
         "other.bind.",
-    ] {
-        for transport in [Transport::Udp, Transport::Tcp] {
-            let msg = query_class(name, RecordType::TXT, DNSClass::CH);
-            compared += 1;
-            let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
-            if !found.is_empty() {
-                failures.push(format!("CH {name} {transport:?}: {found:?}"));
+        "hostname.server.",
+        "version.example.org.",
+    ];
+    for name in chaos_names {
+        for class in [DNSClass::CH, DNSClass::IN] {
+            for qtype in [RecordType::TXT, RecordType::A, RecordType::ANY] {
+                for edns in [false, true] {
+                    for transport in [Transport::Udp, Transport::Tcp] {
+                        let plain = query_class(name, qtype, class);
+                        let msg = if edns {
+                            with_edns(plain, 1232, false)
+                        } else {
+                            plain
+                        };
+                        compared += 1;
+                        let found =
+                            differences(coredns.addr(), ours.addr(), &msg, transport, false);
+                        if !found.is_empty() {
+                            failures.push(format!(
+                                "{class:?} {name} {qtype} edns={edns} {transport:?}: {found:?}"
+                            ));
+                        }
+                    }
+                }
             }
         }
     }
@@ -202,7 +247,10 @@ fn bufsize_and_chaos_match_coredns() {
     .unwrap();
     assert_eq!(answer.answers.len(), 1, "chaos answered version.bind");
     assert_same(compared, &failures);
-    assert_eq!(compared, 3 * 2 * 4 + 7 * 2);
+    assert_eq!(
+        compared,
+        3 * 2 * 4 + sized_names.len() * 3 * 4 * 2 + chaos_names.len() * 2 * 3 * 2 * 2
+    );
 }
 
 /// The rewrite shapes distributions ship (AKS's `coredns-custom` regex

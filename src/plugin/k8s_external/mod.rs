@@ -28,10 +28,13 @@ use crate::dns::{Flow, Next, Plugin, Request, Status};
 use crate::kubernetes::model::{Port, Service, ServiceKind, Slice, endpoint_hostname};
 use crate::plugin::pkg::cluster::{Cluster, ClusterLink};
 use crate::plugin::pkg::reverse::reverse_address;
+use crate::plugin::pkg::service_labels::{matches, strip_underscore};
 use setup::Options;
 
 pub struct External {
     o: Options,
+    /// `APEX.ZONE` for each zone, in lower case: where the name servers live.
+    sub_apexes: Vec<String>,
     cluster: ClusterLink,
 }
 
@@ -40,8 +43,12 @@ pub fn setup(
     block_zones: &[String],
     cluster: ClusterLink,
 ) -> Result<External, CorefileError> {
+    let o = setup::parse(d, block_zones)?;
+    let apex = o.apex.to_ascii_lowercase();
+    let sub_apexes = o.zones.iter().map(|z| format!("{apex}.{z}")).collect();
     Ok(External {
-        o: setup::parse(d, block_zones)?,
+        o,
+        sub_apexes,
         cluster,
     })
 }
@@ -87,13 +94,12 @@ impl Plugin for External {
         let Some(cluster) = self.cluster.get() else {
             return next.serve(req);
         };
-        for z in &self.o.zones {
+        for (z, sub_apex) in self.o.zones.iter().zip(&self.sub_apexes) {
             if req.qname_lower == *z {
                 let reply = self.apex(cluster, &req, &zone);
                 return self.write(req, reply);
             }
-            let sub_apex = format!("{}.{z}", self.o.apex.to_ascii_lowercase());
-            if is_subdomain(&sub_apex, &req.qname_lower) {
+            if is_subdomain(sub_apex, &req.qname_lower) {
                 let reply = self.sub_apex(cluster, &req, &zone);
                 return self.write(req, reply);
             }
@@ -385,15 +391,6 @@ fn labels_left_of<'a>(name: &'a str, zone: &str) -> Vec<&'a str> {
         .split('.')
         .filter(|l| !l.is_empty())
         .collect()
-}
-
-fn strip_underscore(label: &str) -> &str {
-    label.strip_prefix('_').unwrap_or(label)
-}
-
-/// A port or protocol label against the Service's: empty matches all.
-fn matches(wanted: &str, value: &str) -> bool {
-    wanted.is_empty() || wanted.eq_ignore_ascii_case(value)
 }
 
 fn name(text: &str) -> Name {

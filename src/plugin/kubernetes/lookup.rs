@@ -16,6 +16,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use super::parse::{self, Request};
 use crate::kubernetes::index::Index;
 use crate::kubernetes::model::{ServiceKind, Slice, endpoint_hostname};
+use crate::plugin::pkg::service_labels::matches;
 
 /// How pod names are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,10 +255,6 @@ fn records(s: &Settings, ix: &Index, q: &Query<'_>, lower: &str) -> Lookup {
 fn exposed(s: &Settings, ix: &Index, namespace: &str) -> bool {
     (s.namespaces.is_empty() || s.namespaces.iter().any(|n| n == namespace))
         && ix.namespaces.contains(namespace)
-}
-
-fn matches(wanted: &str, value: &str) -> bool {
-    wanted.is_empty() || wanted.eq_ignore_ascii_case(value)
 }
 
 fn find_services(s: &Settings, ix: &Index, r: &Request<'_>) -> Lookup {

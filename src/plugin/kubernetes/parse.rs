@@ -1,6 +1,8 @@
 //! Cluster name grammar (CoreDNS `parseRequest`): the labels left of the
 //! zone, read right to left as `[endpoint | _port._proto].service.namespace.(svc|pod)`.
 
+use crate::plugin::pkg::service_labels::strip_underscore;
+
 /// What a name below a kubernetes zone asks for. Empty fields were absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Request<'a> {
@@ -51,10 +53,6 @@ pub(super) fn parse<'a>(name: &'a str, zone: &str) -> Result<Request<'a>, Invali
         _ => return Err(Invalid),
     }
     Ok(request)
-}
-
-fn strip_underscore(label: &str) -> &str {
-    label.strip_prefix('_').unwrap_or(label)
 }
 
 /// The labels of `name` left of `zone`, by label count (no trailing dot).

@@ -6,6 +6,7 @@ pub mod go_regex;
 pub mod http_address;
 pub mod rcode;
 pub mod reverse;
+pub mod service_labels;
 #[cfg(test)]
 pub mod test;
 pub mod zones;

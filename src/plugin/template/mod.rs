@@ -175,19 +175,25 @@ impl Rule {
     }
 }
 
+/// The class as miekg names it; `None` (a template for ANY) is `ANY`.
 fn class_text(class: Option<DNSClass>) -> String {
-    class.map_or_else(|| "ANY".to_string(), |c| c.to_string())
+    crate::dns::names::class_text(class.unwrap_or(DNSClass::ANY))
 }
 
+/// The type as miekg names it; `None` (a template for ANY) is `ANY`.
 fn type_text(qtype: Option<RecordType>) -> String {
-    qtype.map_or_else(|| "ANY".to_string(), |t| t.to_string())
+    crate::dns::names::type_text(qtype.unwrap_or(RecordType::ANY))
 }
 
 fn question(req: &Request) -> Question {
     let name = req.qname().to_string();
     let (qclass, qtype) = (req.qclass(), req.qtype());
     Question {
-        text: format!(";{name}\t{qclass}\t {qtype}"),
+        text: format!(
+            ";{name}\t{}\t {}",
+            crate::dns::names::class_text(qclass),
+            crate::dns::names::type_text(qtype)
+        ),
         name,
         qtype: u16::from(qtype),
         qclass: u16::from(qclass),

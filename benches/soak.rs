@@ -7,8 +7,14 @@
 //! FORMERR) and every RSS sample within ±5 % of the first one taken under
 //! load. A query lost because the kernel dropped a datagram at one of the
 //! harness's own full sockets (dnsperf starved of CPU on the shared machine,
-//! or the stub upstream) is reported beside the errors but not counted;
-//! drops at clusterdns's socket, and any loss the kernel cannot explain, are.
+//! or the stub upstream) is reported beside the errors but not counted.
+//! Those drops are read per socket: dnsperf's sockets by inode while it
+//! runs, the stub's by its port. Drops at clusterdns's sockets, another
+//! process's, and any loss the kernel cannot attribute, all count.
+//!
+//! `SOAK_PLANT_LOSS=1` adds queries for a zone clusterdns forwards to an
+//! upstream that never answers: a server-side loss the run must fail on,
+//! to show the accounting does not explain real losses away.
 //!
 //! Setup: the real apiserver (the F1 fixture), a Service created and
 //! deleted every 5 s through it, and clusterdns serving cluster names plus
@@ -29,9 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    CLUSTER_QUERIES, Run, dnsperf, rss_mib, start_clusterdns, udp_drops, udp_rcvbuf_errors_all,
-};
+use common::{CLUSTER_QUERIES, Run, dnsperf, rss_mib, start_clusterdns, udp_drops};
 use support::peers::{Cluster, cluster};
 use support::upstream::{Mode, Stub};
 
@@ -54,8 +58,13 @@ fn main() {
     cluster.apply(include_str!("../tests/fixtures/cluster-f1.yaml"));
     let ns = cluster.namespace("soak");
     let upstream = Stub::start(Mode::Answer);
-    let server = start_clusterdns(work.path(), &corefile(cluster, &upstream));
-    let queries = write_queries(work.path());
+    let plant_loss = std::env::var("SOAK_PLANT_LOSS").is_ok_and(|v| v == "1");
+    let blackhole = Stub::start(Mode::Silent);
+    let server = start_clusterdns(
+        work.path(),
+        &corefile(cluster, &upstream, plant_loss.then_some(&blackhole)),
+    );
+    let queries = write_queries(work.path(), plant_loss);
 
     dnsperf(server.port, &queries, 3, Some(5_000), false);
     let saturation = dnsperf(server.port, &queries, 5, None, false).qps;
@@ -66,10 +75,11 @@ fn main() {
     let churn = spawn_churn(cluster, ns, churning.clone());
     let sampler = spawn_sampler(server.child.id(), seconds);
     let drops_before = udp_drops(server.port);
-    let all_drops_before = udp_rcvbuf_errors_all();
+    let upstream_port = upstream.addr.port();
+    let stub_drops_before = udp_drops(upstream_port);
     let load = dnsperf(server.port, &queries, seconds, Some(rate), false);
     let server_drops = udp_drops(server.port) - drops_before;
-    let harness_drops = (udp_rcvbuf_errors_all() - all_drops_before).saturating_sub(server_drops);
+    let harness_drops = load.client_drops + (udp_drops(upstream_port) - stub_drops_before);
     churning.store(false, Ordering::SeqCst);
     let changes = churn.join().unwrap();
     let samples = sampler.join().unwrap();
@@ -94,17 +104,24 @@ fn main() {
     assert!(report.rss_flat(), "soak: RSS outside ±5 %");
 }
 
-fn corefile(cluster: &Cluster, upstream: &Stub) -> String {
+fn corefile(cluster: &Cluster, upstream: &Stub, blackhole: Option<&Stub>) -> String {
+    let planted = blackhole.map_or(String::new(), |stub| {
+        format!(
+            "blackhole.test:PORT {{\n bind 127.0.0.1\n forward . {}\n}}\n",
+            stub.addr
+        )
+    });
     format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods insecure\n }}\n cache 30\n forward . {}\n}}\n",
+        ".:PORT {{\n bind 127.0.0.1\n errors\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods insecure\n }}\n cache 30\n forward . {}\n}}\n{planted}",
         cluster.kubeconfig.display(),
         upstream.addr
     )
 }
 
 /// Cluster names of the F1 fixture (answers, NODATA, NXDOMAIN misses) and
-/// 200 forwarded names, which the cache serves after their first miss.
-fn write_queries(dir: &Path) -> PathBuf {
+/// 200 forwarded names, which the cache serves after their first miss;
+/// with `plant_loss`, also names no upstream answers.
+fn write_queries(dir: &Path, plant_loss: bool) -> PathBuf {
     let mut lines: Vec<String> = CLUSTER_QUERIES
         .iter()
         .map(|s| s.to_string())
@@ -113,6 +130,9 @@ fn write_queries(dir: &Path) -> PathBuf {
         ))
         .collect();
     lines.extend((0..200).map(|i| format!("host{i}.example.org A")));
+    if plant_loss {
+        lines.extend((0..10).map(|i| format!("lost{i}.blackhole.test A")));
+    }
     let path = dir.join("soak.txt");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
@@ -182,8 +202,8 @@ struct Report {
     /// Queries the kernel dropped at clusterdns's full socket buffers.
     server_drops: u64,
     /// Datagrams dropped at the full buffers of the harness's own sockets
-    /// (dnsperf's, the stub upstream's) when the shared machine starved
-    /// them: losses of the load generator, not of the server.
+    /// (dnsperf's by inode, the stub upstream's by port) when the shared
+    /// machine starved them: losses of the load generator, not the server's.
     harness_drops: u64,
 }
 

@@ -172,6 +172,8 @@ pub struct Run {
     /// dnsperf's "Response codes" line, e.g. `[("NOERROR", 900.0), ("NXDOMAIN", 100.0)]`.
     pub rcodes: Vec<(String, f64)>,
     pub latencies: Vec<f64>,
+    /// Datagrams the kernel dropped at dnsperf's own full sockets.
+    pub client_drops: u64,
 }
 
 pub fn dnsperf(port: u16, queries: &Path, seconds: u32, rate: Option<u32>, verbose: bool) -> Run {
@@ -208,8 +210,7 @@ pub fn dnsperf(port: u16, queries: &Path, seconds: u32, rate: Option<u32>, verbo
     if verbose {
         command.arg("-v");
     }
-    let output = command.output().expect("dnsperf (installed by bench/run)");
-    let text = String::from_utf8_lossy(&output.stdout);
+    let (text, client_drops) = run_watching_drops(command.stdout(Stdio::piped()));
     let number = |label: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(label))
@@ -234,7 +235,87 @@ pub fn dnsperf(port: u16, queries: &Path, seconds: u32, rate: Option<u32>, verbo
         lost: number("Queries lost:"),
         rcodes: response_codes(&text),
         latencies,
+        client_drops,
     }
+}
+
+/// Runs dnsperf to its end, reading its stdout on a thread (a verbose run
+/// prints a line per query and would fill the pipe), and samples the drop
+/// counters of its own UDP sockets every 100 ms meanwhile. Returns the
+/// output and the datagrams the kernel dropped at those sockets: replies
+/// lost because dnsperf, starved of CPU, did not read them in time.
+fn run_watching_drops(command: &mut Command) -> (String, u64) {
+    let mut child = command.spawn().expect("dnsperf (installed by bench/run)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).ok();
+        text
+    });
+    let mut drops = std::collections::HashMap::new();
+    while child.try_wait().expect("dnsperf").is_none() {
+        for (inode, count) in process_udp_drops(child.id()) {
+            let seen = drops.entry(inode).or_insert(0);
+            *seen = count.max(*seen);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (reader.join().unwrap(), drops.values().sum())
+}
+
+/// The kernel's drop counter of each UDP socket `pid` holds, by inode:
+/// its descriptors (`/proc/PID/fd` → `socket:[INODE]`) matched against
+/// `/proc/net/udp` and `udp6`. Only this process's sockets, so another
+/// process's drops are never taken for the harness's.
+pub fn process_udp_drops(pid: u32) -> Vec<(u64, u64)> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let inodes: std::collections::HashSet<u64> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let text = target.to_string_lossy().into_owned();
+            text.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    udp_socket_rows()
+        .into_iter()
+        .filter(|row| inodes.contains(&row.inode))
+        .map(|row| (row.inode, row.drops))
+        .collect()
+}
+
+/// One socket of `/proc/net/udp` or `udp6`.
+struct UdpSocketRow {
+    /// The local port.
+    port: u16,
+    inode: u64,
+    /// Datagrams dropped because the receive buffer was full.
+    drops: u64,
+}
+
+fn udp_socket_rows() -> Vec<UdpSocketRow> {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let port = fields.get(1)?.rsplit(':').next()?;
+                    Some(UdpSocketRow {
+                        port: u16::from_str_radix(port, 16).ok()?,
+                        inode: fields.get(9)?.parse().ok()?,
+                        drops: fields.last()?.parse().ok()?,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Parses `Response codes:       NOERROR 80 (80.00%), NXDOMAIN 20 (20.00%)`.
@@ -265,43 +346,9 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Datagrams the kernel dropped on the UDP sockets bound to `port` (their
 /// receive buffers were full), from /proc/net/udp and /proc/net/udp6.
 pub fn udp_drops(port: u16) -> u64 {
-    let local = format!(":{port:04X}");
-    ["/proc/net/udp", "/proc/net/udp6"]
+    udp_socket_rows()
         .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|text| {
-            text.lines()
-                .skip(1)
-                .filter_map(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    let bound_here = fields.get(1)?.ends_with(&local);
-                    bound_here.then(|| fields.last()?.parse::<u64>().ok())?
-                })
-                .collect::<Vec<u64>>()
-        })
+        .filter(|row| row.port == port)
+        .map(|row| row.drops)
         .sum()
-}
-
-/// Datagrams the kernel dropped at any full UDP receive buffer on this
-/// machine (`RcvbufErrors` of `/proc/net/snmp` and `snmp6`): the server's,
-/// dnsperf's and a stub upstream's alike.
-pub fn udp_rcvbuf_errors_all() -> u64 {
-    let v4 = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
-    let mut rows = v4.lines().filter(|l| l.starts_with("Udp:"));
-    let v4_drops = match (rows.next(), rows.next()) {
-        (Some(names), Some(values)) => names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(name, _)| *name == "RcvbufErrors")
-            .and_then(|(_, value)| value.parse().ok())
-            .unwrap_or(0),
-        _ => 0,
-    };
-    let v6 = std::fs::read_to_string("/proc/net/snmp6").unwrap_or_default();
-    let v6_drops: u64 = v6
-        .lines()
-        .find_map(|l| l.strip_prefix("Udp6RcvbufErrors"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    v4_drops + v6_drops
 }

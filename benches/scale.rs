@@ -17,6 +17,9 @@
 //! and 200 writes left the p99 comparison to chance.
 //!
 //! `bench/scale`; the table goes to `bench/results/scale-latest.md`.
+//! `BENCH_SMOKE=1` shrinks the defaults to 50 Services, 200 endpoints,
+//! 200 Pods and 20 writes and writes to `target/bench-smoke/` instead: CI
+//! runs it so the benchmark cannot rot.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -47,7 +50,13 @@ const CONCURRENCY: usize = 64;
 /// How often each server is asked whether a write shows yet.
 const POLL: Duration = Duration::from_micros(250);
 
-fn setting(name: &str, default: usize) -> usize {
+fn smoke() -> bool {
+    std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// `name` from the environment, else `default` (`smoke_default` in a smoke run).
+fn setting(name: &str, default: usize, smoke_default: usize) -> usize {
+    let default = if smoke() { smoke_default } else { default };
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -59,10 +68,10 @@ fn main() {
         println!("scale: run it with bench/scale");
         return;
     }
-    let services = setting("SCALE_SERVICES", 5000);
-    let endpoints = setting("SCALE_ENDPOINTS", 100_000);
-    let pods = setting("SCALE_PODS", 100_000);
-    let writes = setting("SCALE_WRITES", 400);
+    let services = setting("SCALE_SERVICES", 5000, 50);
+    let endpoints = setting("SCALE_ENDPOINTS", 100_000, 200);
+    let pods = setting("SCALE_PODS", 100_000, 200);
+    let writes = setting("SCALE_WRITES", 400, 20);
     let cluster = cluster();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = runtime.block_on(client(&cluster.kubeconfig));
@@ -98,9 +107,16 @@ fn main() {
     let latencies = runtime.block_on(time_writes(&client, &servers, writes));
     let text = render(services, endpoints, pods, rss, &latencies);
     println!("{text}");
-    let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(if smoke() {
+        "target/bench-smoke"
+    } else {
+        "bench/results"
+    });
     std::fs::create_dir_all(&results).unwrap();
     std::fs::write(results.join("scale-latest.md"), text).unwrap();
+    for (name, latencies) in ["clusterdns", "CoreDNS"].iter().zip(&latencies) {
+        assert_eq!(latencies.len(), writes, "{name} saw every write");
+    }
 }
 
 async fn client(kubeconfig: &std::path::Path) -> kube::Client {
@@ -319,6 +335,11 @@ fn render(
         "# Scale: {services} Services, {endpoints} ready endpoints, {pods} Pods (pods verified)\n"
     )
     .unwrap();
+    let command = format!(
+        "{}SCALE_SERVICES={services} SCALE_ENDPOINTS={endpoints} SCALE_PODS={pods} bench/scale",
+        if smoke() { "BENCH_SMOKE=1 " } else { "" }
+    );
+    writeln!(text, "{}\n", common::provenance(&command)).unwrap();
     let guidance = (pods + services) as f64 / 250.0 + 56.0;
     writeln!(
         text,

@@ -35,7 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{CLUSTER_QUERIES, Run, dnsperf, rss_mib, start_clusterdns, udp_drops};
+use common::{
+    CLUSTER_QUERIES, Run, dnsperf, provenance, rss_mib, spawn_churn, start_clusterdns, udp_drops,
+};
 use support::peers::{Cluster, cluster};
 use support::upstream::{Mode, Stub};
 
@@ -72,7 +74,7 @@ fn main() {
     println!("soak: saturation {saturation:.0} QPS; driving {rate} QPS for {seconds} s");
 
     let churning = Arc::new(AtomicBool::new(true));
-    let churn = spawn_churn(cluster, ns, churning.clone());
+    let churn = spawn_churn(cluster, ns, CHURN_EVERY, churning.clone());
     let sampler = spawn_sampler(server.child.id(), seconds);
     let drops_before = udp_drops(server.port);
     let upstream_port = upstream.addr.port();
@@ -138,44 +140,6 @@ fn write_queries(dir: &Path, plant_loss: bool) -> PathBuf {
     path
 }
 
-/// Creates and deletes a Service every `CHURN_EVERY`, so the index is
-/// rebuilt and swapped throughout the run. Returns the number of changes.
-fn spawn_churn(
-    cluster: &'static Cluster,
-    ns: String,
-    running: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<usize> {
-    std::thread::spawn(move || {
-        let mut changes = 0;
-        let mut next = Instant::now();
-        while running.load(Ordering::SeqCst) {
-            if Instant::now() >= next {
-                let name = format!("churn-{}", changes / 2);
-                let result = if changes % 2 == 0 {
-                    cluster.kubectl_try(
-                        &[
-                            "create",
-                            "service",
-                            "clusterip",
-                            &name,
-                            "--tcp=80:80",
-                            "-n",
-                            &ns,
-                        ],
-                        None,
-                    )
-                } else {
-                    cluster.kubectl_try(&["delete", "service", &name, "-n", &ns], None)
-                };
-                changes += usize::from(result.is_ok());
-                next += CHURN_EVERY;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        changes
-    })
-}
-
 /// RSS (MiB) every `SAMPLE_EVERY` while the load runs.
 fn spawn_sampler(pid: u32, seconds: u32) -> std::thread::JoinHandle<Vec<(u64, f64)>> {
     std::thread::spawn(move || {
@@ -232,6 +196,8 @@ impl Report {
     fn render(&self) -> String {
         let mut text = String::new();
         writeln!(text, "# Soak: {} s at 80 % of saturation\n", self.seconds).unwrap();
+        let command = format!("bench/soak {}", self.seconds);
+        writeln!(text, "{}\n", provenance(&command)).unwrap();
         writeln!(
             text,
             "Saturation {:.0} QPS; offered {} QPS; achieved {:.0} QPS; sent {:.0}, completed {:.0}, lost {:.0}.",

@@ -1,5 +1,6 @@
 //! What the benchmarks share: starting pinned servers, driving dnsperf,
-//! and reading a process's CPU time and RSS from /proc.
+//! reading a process's CPU time and RSS from /proc, changing the cluster
+//! during a run, and the provenance line every results file starts with.
 #![allow(dead_code, unreachable_pub)]
 
 use std::fmt::Write as _;
@@ -7,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
 use super::support::free_port;
-use super::support::peers::{PeerBins, eventually};
+use super::support::peers::{Cluster, PeerBins, eventually};
 
 /// Cluster names of the F1 fixture (`tests/fixtures/cluster-f1.yaml`):
 /// A/AAAA/SRV answers and the search-path misses a pod's resolver sends.
@@ -351,4 +356,76 @@ pub fn udp_drops(port: u16) -> u64 {
         .filter(|row| row.port == port)
         .map(|row| row.drops)
         .sum()
+}
+
+/// Creates and deletes a ClusterIP Service in `ns` every `every` through
+/// the real apiserver until `running` is cleared, so the servers' data is
+/// rebuilt (and remembered replies dropped) during the run, as a live
+/// cluster's rollouts do. Returns the number of changes made.
+pub fn spawn_churn(
+    cluster: &'static Cluster,
+    ns: String,
+    every: Duration,
+    running: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut changes = 0;
+        let mut next = Instant::now();
+        while running.load(Ordering::SeqCst) {
+            if Instant::now() >= next {
+                let name = format!("churn-{}", changes / 2);
+                let result = if changes % 2 == 0 {
+                    let create = ["create", "service", "clusterip", &name, "--tcp=80:80"];
+                    let args: Vec<&str> = create.iter().copied().chain(["-n", &ns]).collect();
+                    cluster.kubectl_try(&args, None)
+                } else {
+                    cluster.kubectl_try(&["delete", "service", &name, "-n", &ns], None)
+                };
+                changes += usize::from(result.is_ok());
+                next += every;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        changes
+    })
+}
+
+/// Where a results file's figures come from: the commit (and whether the
+/// tree had uncommitted changes), the machine's CPU model and core count,
+/// the date and the command. A figure quoted without this line cannot be
+/// traced to a run.
+pub fn provenance(command: &str) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
+    let dirty = if git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        ""
+    } else {
+        " (with uncommitted changes)"
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "Provenance: commit {commit}{dirty}; {cpu}, {cores} cores; {date}; command `{command}`."
+    )
 }

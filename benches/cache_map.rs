@@ -10,6 +10,11 @@
 //! Run with `cargo bench --bench cache_map` (also run by `bench/run`); the
 //! table goes to `bench/results/cache-map.md`.
 
+#[path = "common/mod.rs"]
+mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,7 +68,8 @@ fn main() {
     let quick_ns = ns_per_hit(&keys, |key| quick.get(key));
     let moka_ns = ns_per_hit(&keys, |key| moka.get(key));
     let table = format!(
-        "# Cache map: one hit\n\n{ENTRIES} entries in maps of capacity {CAPACITY}, the cache plugin's own key, one thread; median of {PASSES} passes of {LOOKUPS_PER_PASS} lookups.\n\n| map | ns per hit |\n|---|---|\n| quick_cache (used) | {quick_ns:.1} |\n| moka | {moka_ns:.1} |\n\nmoka ÷ quick_cache: {:.2}×\n",
+        "# Cache map: one hit\n\n{}\n\n{ENTRIES} entries in maps of capacity {CAPACITY}, the cache plugin's own key, one thread; median of {PASSES} passes of {LOOKUPS_PER_PASS} lookups.\n\n| map | ns per hit |\n|---|---|\n| quick_cache (used) | {quick_ns:.1} |\n| moka | {moka_ns:.1} |\n\nmoka ÷ quick_cache: {:.2}×\n",
+        common::provenance("cargo bench --bench cache_map"),
         moka_ns / quick_ns
     );
     print!("{table}");

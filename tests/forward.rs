@@ -282,7 +282,20 @@ fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
     )
     .unwrap();
     assert_eq!(addresses(&first), vec![expected_a("h1.example.org.")]);
-    std::thread::sleep(Duration::from_millis(3500));
+    let failures = format!(
+        "coredns_proxy_healthcheck_failures_total{{proxy_name=\"forward\",to=\"{}\"}} ",
+        dead.addr
+    );
+    let failed_checks = || {
+        let (_, body) = http_get(metrics, "/metrics")?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&failures))
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    // Past max_fails (2) failed checks the dead upstream is marked down.
+    support::peers::eventually(Duration::from_secs(10), "3 failed checks", || {
+        failed_checks().filter(|&n| n >= 3)
+    });
     let started = Instant::now();
     let later = udp(server.addr(), &query("h2.example.org.", RecordType::A));
     assert_eq!(addresses(&later), vec![expected_a("h2.example.org.")]);
@@ -290,18 +303,6 @@ fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
         started.elapsed() < Duration::from_millis(500),
         "the dead upstream is skipped once marked down"
     );
-    let (_, body) = http_get(metrics, "/metrics").unwrap();
-    let failures = format!(
-        "coredns_proxy_healthcheck_failures_total{{proxy_name=\"forward\",to=\"{}\"}} ",
-        dead.addr
-    );
-    let count: u32 = body
-        .lines()
-        .find_map(|l| l.strip_prefix(&failures))
-        .expect("health check failures counted")
-        .parse()
-        .unwrap();
-    assert!(count >= 3, "{count}");
 }
 
 #[test]

@@ -309,7 +309,7 @@ fn another_sources_tcp_query_is_answered_while_one_source_holds_1100_connections
     let _held: Vec<TcpStream> = (0..1100)
         .map(|_| connect_from([127, 0, 0, 2], server.addr()))
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_settled(server.child.id());
     let mut stream = connect_from([127, 0, 0, 3], server.addr());
     let packet = query("example.org.", RecordType::A).to_vec().unwrap();
     stream
@@ -321,4 +321,18 @@ fn another_sources_tcp_query_is_answered_while_one_source_holds_1100_connections
         .unwrap();
     let reply = support::dns::read_framed(&mut stream).expect("answered");
     assert_eq!(reply[..2], packet[..2]);
+}
+
+/// Waits until the server's count of open descriptors has stayed the same
+/// for 300 ms: it has accepted (and closed past its caps) what it was sent.
+fn wait_settled(pid: u32) {
+    let open = || std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let (mut last, mut same_since) = (open(), std::time::Instant::now());
+    support::peers::eventually(Duration::from_secs(10), "the server to settle", || {
+        let now = open();
+        if now != last {
+            (last, same_since) = (now, std::time::Instant::now());
+        }
+        (same_since.elapsed() >= Duration::from_millis(300)).then_some(())
+    });
 }

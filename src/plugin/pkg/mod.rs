@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod go_regex;
+pub mod go_strconv;
 pub mod http_address;
 pub mod rcode;
 pub mod reverse;

@@ -18,6 +18,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use super::rules::{Outcome, ResponseRule};
 use crate::dns::wire::support_option;
 use crate::dns::{Proto, Request};
+use crate::plugin::pkg::go_strconv::parse_uint;
 
 const NSID: u16 = 3;
 const SUBNET: u16 = 8;
@@ -310,24 +311,7 @@ fn parse_unset(kind: &str, args: &[String]) -> Result<Edns0Rule, String> {
 
 /// An option code as Go's `strconv.ParseUint(text, 0, 16)` reads it.
 fn parse_code(text: &str) -> Result<u16, String> {
-    let syntax = || format!("strconv.ParseUint: parsing {text:?}: invalid syntax");
-    let lower = text.to_ascii_lowercase();
-    let (digits, radix) = if let Some(hex) = lower.strip_prefix("0x") {
-        (hex.to_string(), 16)
-    } else if let Some(octal) = lower.strip_prefix("0o") {
-        (octal.to_string(), 8)
-    } else if let Some(binary) = lower.strip_prefix("0b") {
-        (binary.to_string(), 2)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (lower[1..].to_string(), 8)
-    } else {
-        (lower, 10)
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err(syntax());
-    }
-    u16::from_str_radix(&digits, radix)
-        .map_err(|_| format!("strconv.ParseUint: parsing {text:?}: value out of range"))
+    parse_uint(text, 0, 16).map(|code| code as u16)
 }
 
 /// The data of a `local` rule: `0x…` is hex, anything else its bytes.

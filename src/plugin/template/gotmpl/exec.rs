@@ -2,6 +2,7 @@
 //! Go's results and Go's errors.
 
 use super::{Cmd, Func, Groups, Node, Operand, Pipe};
+use crate::plugin::pkg::go_strconv::parse_uint;
 
 /// What a template sees as `.`: CoreDNS's `templateData`.
 #[derive(Debug, Default, Clone)]
@@ -380,48 +381,6 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
             _ => Err("incompatible types for comparison".into()),
         },
     }
-}
-
-/// `strconv.ParseUint(s, base, bitSize)`, with its error texts.
-fn parse_uint(s: &str, base: i128, bits: i128) -> Result<u64, String> {
-    let syntax = || format!("strconv.ParseUint: parsing {s:?}: invalid syntax");
-    let range = || format!("strconv.ParseUint: parsing {s:?}: value out of range");
-    let bits = if bits == 0 { 64 } else { bits };
-    if !(1..=64).contains(&bits) {
-        return Err(format!(
-            "strconv.ParseUint: parsing {s:?}: invalid bit size {bits}"
-        ));
-    }
-    let (digits, base) = match base {
-        0 => {
-            let lower = s.to_ascii_lowercase();
-            if let Some(rest) = lower.strip_prefix("0x") {
-                (rest.replace('_', ""), 16)
-            } else if let Some(rest) = lower.strip_prefix("0b") {
-                (rest.replace('_', ""), 2)
-            } else if let Some(rest) = lower.strip_prefix("0o") {
-                (rest.replace('_', ""), 8)
-            } else if lower.len() > 1 && lower.starts_with('0') {
-                (lower[1..].replace('_', ""), 8)
-            } else {
-                (lower.replace('_', ""), 10)
-            }
-        }
-        2..=36 => (s.to_string(), base as u32),
-        _ => {
-            return Err(format!(
-                "strconv.ParseUint: parsing {s:?}: invalid base {base}"
-            ));
-        }
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(base)) {
-        return Err(syntax());
-    }
-    let value = u64::from_str_radix(&digits, base).map_err(|_| range())?;
-    if bits < 64 && value >> bits != 0 {
-        return Err(range());
-    }
-    Ok(value)
 }
 
 /// What `printf` sees of one operand.

@@ -113,21 +113,26 @@ impl Plugin for Errors {
 }
 
 fn report(patterns: &[Arc<Pattern>], exchange: &Exchange) {
-    let Some(error) = &exchange.status.error else {
+    let Some(text) = error_text(exchange) else {
         return;
     };
+    match patterns.iter().find(|p| p.regex.is_match(&text)) {
+        Some(pattern) => consolidate(pattern, &text),
+        None => logging::error("errors", &text),
+    }
+}
+
+/// `RCODE QNAME QTYPE: ERR` for an exchange that ended in an error.
+fn error_text(exchange: &Exchange) -> Option<String> {
+    let error = exchange.status.error.as_ref()?;
     let req = &exchange.req;
-    let text = format!(
+    Some(format!(
         "{} {} {}: {}",
         u16::from(exchange.status.rcode),
         req.qname_lower,
         crate::dns::names::type_text(req.qtype()),
         error
-    );
-    match patterns.iter().find(|p| p.regex.is_match(&text)) {
-        Some(pattern) => consolidate(pattern, &text),
-        None => logging::error("errors", &text),
-    }
+    ))
 }
 
 fn consolidate(pattern: &Arc<Pattern>, text: &str) {
@@ -144,18 +149,27 @@ fn consolidate(pattern: &Arc<Pattern>, text: &str) {
         runtime.spawn(async move {
             tokio::time::sleep(pattern.period).await;
             let seen = std::mem::take(&mut *pattern.count.lock().expect("errors count lock"));
-            if pattern.show_first && seen <= 1 {
-                return;
+            if let Some(line) = summary(&pattern, seen) {
+                logging::level(pattern.level, &line);
             }
-            let shown = if pattern.show_first { seen - 1 } else { seen };
-            logging::level(
-                pattern.level,
-                &format!(
-                    "plugin/errors: {shown} errors like '{}' occurred in last {}",
-                    pattern.source,
-                    crate::duration::format_go_duration(pattern.period)
-                ),
-            );
         });
     }
 }
+
+/// The line that ends a period in which `seen` errors matched `pattern`:
+/// none when the only one was already shown.
+fn summary(pattern: &Pattern, seen: u64) -> Option<String> {
+    let shown = if pattern.show_first {
+        seen.checked_sub(1).filter(|n| *n > 0)?
+    } else {
+        seen
+    };
+    Some(format!(
+        "plugin/errors: {shown} errors like '{}' occurred in last {}",
+        pattern.source,
+        crate::duration::format_go_duration(pattern.period)
+    ))
+}
+
+#[cfg(test)]
+mod tests;

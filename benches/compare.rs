@@ -33,6 +33,10 @@
 //!   names forwarded), in shuffled order, while a Service is created or
 //!   deleted through the real apiserver every second. This is the mix the
 //!   README's headline ratio comes from.
+//! - (e) the seed's Corefile with `log`: mix (d)'s queries and churn on the
+//!   seed cluster's Corefile (errors, health, ready, kubernetes,
+//!   prometheus, cache, loop, reload, loadbalance, log, forward), each
+//!   server's log lines written to a file.
 //!
 //! All traffic is on 127.0.0.1; every run is bounded. `BENCH_SMOKE=1`
 //! shrinks every duration to 1 s, one round and a tenth of mix (d)'s
@@ -59,7 +63,8 @@ use std::time::Duration;
 
 use common::{
     CLUSTER_QUERIES, Run, Server, cpu_busy_seconds, cpu_seconds, dnsperf, percentile, provenance,
-    rss_mib, spawn_churn, start_clusterdns, start_coredns, start_knotd,
+    rss_mib, spawn_churn, start_clusterdns, start_clusterdns_logging, start_coredns,
+    start_coredns_logging, start_knotd,
 };
 use support::peers::{Cluster, cluster};
 
@@ -376,8 +381,12 @@ fn main() {
         table.push(run_mix(label, &servers, file, &timing));
     }
 
-    // (d) pod-like, with churn, on the default Corefile.
-    table.push(pod_like_mix(cluster, dir, &upstream, &timing));
+    // (d) pod-like, with churn, on the default Corefile; (e) the same on
+    // the seed's Corefile, with `log`.
+    let default = || default_corefile(cluster, &upstream);
+    table.push(pod_like_mix(cluster, dir, &default, false, &timing));
+    let seed = || seed_corefile(cluster, &upstream);
+    table.push(pod_like_mix(cluster, dir, &seed, true, &timing));
     drop(upstream);
 
     let command = if timing.smoke {
@@ -411,25 +420,45 @@ fn assert_every_server_answered(table: &[MixRows]) {
     }
 }
 
-/// Mix (d): creates its Services, writes the pods' queries, and measures
-/// clusterdns and CoreDNS on the default Corefile while a Service changes
-/// every `CHURN_EVERY`.
+/// Mix (d): the default Corefile of the distributions, without `log`.
+fn default_corefile(cluster: &Cluster, upstream: &Server) -> String {
+    format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods insecure\n  fallthrough in-addr.arpa ip6.arpa\n  ttl 30\n }}\n cache 30\n forward . 127.0.0.1:{}\n loadbalance\n}}\n",
+        cluster.kubeconfig.display(),
+        upstream.port
+    )
+}
+
+/// Mix (e): the seed cluster's Corefile (`deploy/seed-corefile/`), `log`
+/// on, its HTTP endpoints on free loopback ports (each server its own).
+fn seed_corefile(cluster: &Cluster, upstream: &Server) -> String {
+    let port = || support::free_port();
+    format!(
+        ".:PORT {{\n bind 127.0.0.1\n errors\n health 127.0.0.1:{}\n ready 127.0.0.1:{}\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods insecure\n  fallthrough in-addr.arpa ip6.arpa\n }}\n prometheus 127.0.0.1:{}\n cache 30\n loop\n reload\n loadbalance\n log\n forward . 127.0.0.1:{}\n}}\n",
+        port(),
+        port(),
+        cluster.kubeconfig.display(),
+        port(),
+        upstream.port
+    )
+}
+
+/// Mixes (d) and (e): creates the pod-like Services once, writes the pods'
+/// queries, and measures clusterdns and CoreDNS on `corefile` while a
+/// Service changes every `CHURN_EVERY`. With `log`, both servers' lines go
+/// to files, as a container runtime takes them.
 fn pod_like_mix(
     cluster: &'static Cluster,
     dir: &Path,
-    upstream: &Server,
+    corefile: &dyn Fn() -> String,
+    log: bool,
     timing: &Timing,
 ) -> MixRows {
     cluster.apply(&pod_like_objects(timing));
     let queries = write_queries(dir, "pod-like.txt", &pod_like_queries(timing));
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods insecure\n  fallthrough in-addr.arpa ip6.arpa\n  ttl 30\n }}\n cache 30\n forward . 127.0.0.1:{}\n loadbalance\n}}\n",
-        cluster.kubeconfig.display(),
-        upstream.port
-    );
     let servers = [
-        start_clusterdns(dir, &corefile),
-        start_coredns(dir, &corefile),
+        start_clusterdns_logging(dir, &corefile(), log),
+        start_coredns_logging(dir, &corefile(), log),
     ];
     let running = Arc::new(AtomicBool::new(true));
     let churn = spawn_churn(
@@ -438,15 +467,21 @@ fn pod_like_mix(
         CHURN_EVERY,
         running.clone(),
     );
-    let label = format!(
-        "(d) pod-like, {} Services, {} distinct queries, a Service changed every second",
-        timing.namespaces * (timing.cluster_ips + timing.headless),
-        pod_like_queries(timing).len()
-    );
+    let services = timing.namespaces * (timing.cluster_ips + timing.headless);
+    let distinct = pod_like_queries(timing).len();
+    let label = if log {
+        format!(
+            "(e) the seed's Corefile with log, pod-like, {services} Services, {distinct} distinct queries, a Service changed every second"
+        )
+    } else {
+        format!(
+            "(d) pod-like, {services} Services, {distinct} distinct queries, a Service changed every second"
+        )
+    };
     let rows = run_mix(&label, &servers, &queries, timing);
     running.store(false, Ordering::SeqCst);
     let changes = churn.join().unwrap();
-    println!("compare: mix (d) made {changes} cluster changes");
+    println!("compare: {label}: {changes} cluster changes");
     rows
 }
 

@@ -63,11 +63,31 @@ pub fn wait_listening(port: u16) {
 }
 
 pub fn start_clusterdns(dir: &Path, corefile: &str) -> Server {
+    start_clusterdns_logging(dir, corefile, false)
+}
+
+pub fn start_coredns(dir: &Path, corefile: &str) -> Server {
+    start_coredns_logging(dir, corefile, false)
+}
+
+/// Where a server's stdout goes: with `to_file`, a file in `dir` (what a
+/// container runtime does with a `log` plugin's lines), else nowhere.
+fn stdout_for(dir: &Path, name: &str, port: u16, to_file: bool) -> Stdio {
+    if !to_file {
+        return Stdio::null();
+    }
+    let path = dir.join(format!("{name}-{port}.log"));
+    Stdio::from(std::fs::File::create(path).expect("log file"))
+}
+
+/// clusterdns on `corefile` (`PORT` replaced), stdout to a file with `log_to_file`.
+pub fn start_clusterdns_logging(dir: &Path, corefile: &str, log_to_file: bool) -> Server {
     let port = free_port();
     let path = dir.join(format!("clusterdns-{port}.Corefile"));
     std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
     let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/clusterdns");
     let child = pinned(&binary)
+        .stdout(stdout_for(dir, "clusterdns", port, log_to_file))
         .arg("-conf")
         .arg(&path)
         .spawn()
@@ -80,12 +100,14 @@ pub fn start_clusterdns(dir: &Path, corefile: &str) -> Server {
     }
 }
 
-pub fn start_coredns(dir: &Path, corefile: &str) -> Server {
+/// CoreDNS (GOMAXPROCS=1) on `corefile`, stdout to a file with `log_to_file`.
+pub fn start_coredns_logging(dir: &Path, corefile: &str, log_to_file: bool) -> Server {
     let port = free_port();
     let path = dir.join(format!("coredns-{port}.Corefile"));
     std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
     let binary = PeerBins::locate().coredns.join("coredns");
     let child = pinned(&binary)
+        .stdout(stdout_for(dir, "coredns", port, log_to_file))
         .env("GOMAXPROCS", "1")
         .arg("-conf")
         .arg(&path)

@@ -93,7 +93,7 @@ struct Timing {
 
 impl Timing {
     fn from_env() -> Timing {
-        let smoke = std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1");
+        let smoke = common::smoke();
         if smoke {
             Timing {
                 saturation: 1,
@@ -383,6 +383,7 @@ fn main() {
 
     // (d) pod-like, with churn, on the default Corefile; (e) the same on
     // the seed's Corefile, with `log`.
+    cluster.apply(&pod_like_objects(&timing));
     let default = || default_corefile(cluster, &upstream);
     table.push(pod_like_mix(cluster, dir, &default, false, &timing));
     let seed = || seed_corefile(cluster, &upstream);
@@ -396,13 +397,7 @@ fn main() {
     };
     let report = render(&table, &timing, command);
     println!("{report}");
-    let results = if timing.smoke {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-smoke")
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/results")
-    };
-    std::fs::create_dir_all(&results).unwrap();
-    std::fs::write(results.join("latest.md"), &report).unwrap();
+    std::fs::write(common::results_dir(timing.smoke).join("latest.md"), &report).unwrap();
     assert_every_server_answered(&table);
 }
 
@@ -443,8 +438,7 @@ fn seed_corefile(cluster: &Cluster, upstream: &Server) -> String {
     )
 }
 
-/// Mixes (d) and (e): creates the pod-like Services once, writes the pods'
-/// queries, and measures clusterdns and CoreDNS on `corefile` while a
+/// Mixes (d) and (e), on the pod-like Services: writes the pods' queries, and measures clusterdns and CoreDNS on `corefile` while a
 /// Service changes every `CHURN_EVERY`. With `log`, both servers' lines go
 /// to files, as a container runtime takes them.
 fn pod_like_mix(
@@ -454,8 +448,8 @@ fn pod_like_mix(
     log: bool,
     timing: &Timing,
 ) -> MixRows {
-    cluster.apply(&pod_like_objects(timing));
-    let queries = write_queries(dir, "pod-like.txt", &pod_like_queries(timing));
+    let lines = pod_like_queries(timing);
+    let queries = write_queries(dir, "pod-like.txt", &lines);
     let servers = [
         start_clusterdns_logging(dir, &corefile(), log),
         start_coredns_logging(dir, &corefile(), log),
@@ -468,7 +462,7 @@ fn pod_like_mix(
         running.clone(),
     );
     let services = timing.namespaces * (timing.cluster_ips + timing.headless);
-    let distinct = pod_like_queries(timing).len();
+    let distinct = lines.len();
     let label = if log {
         format!(
             "(e) the seed's Corefile with log, pod-like, {services} Services, {distinct} distinct queries, a Service changed every second"

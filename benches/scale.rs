@@ -28,7 +28,6 @@ mod support;
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clusterdns::diff::{Transport, exchange};
@@ -50,13 +49,13 @@ const CONCURRENCY: usize = 64;
 /// How often each server is asked whether a write shows yet.
 const POLL: Duration = Duration::from_micros(250);
 
-fn smoke() -> bool {
-    std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1")
-}
-
 /// `name` from the environment, else `default` (`smoke_default` in a smoke run).
 fn setting(name: &str, default: usize, smoke_default: usize) -> usize {
-    let default = if smoke() { smoke_default } else { default };
+    let default = if common::smoke() {
+        smoke_default
+    } else {
+        default
+    };
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -107,12 +106,7 @@ fn main() {
     let latencies = runtime.block_on(time_writes(&client, &servers, writes));
     let text = render(services, endpoints, pods, rss, &latencies);
     println!("{text}");
-    let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(if smoke() {
-        "target/bench-smoke"
-    } else {
-        "bench/results"
-    });
-    std::fs::create_dir_all(&results).unwrap();
+    let results = common::results_dir(common::smoke());
     std::fs::write(results.join("scale-latest.md"), text).unwrap();
     for (name, latencies) in ["clusterdns", "CoreDNS"].iter().zip(&latencies) {
         assert_eq!(latencies.len(), writes, "{name} saw every write");
@@ -337,7 +331,11 @@ fn render(
     .unwrap();
     let command = format!(
         "{}SCALE_SERVICES={services} SCALE_ENDPOINTS={endpoints} SCALE_PODS={pods} bench/scale",
-        if smoke() { "BENCH_SMOKE=1 " } else { "" }
+        if common::smoke() {
+            "BENCH_SMOKE=1 "
+        } else {
+            ""
+        }
     );
     writeln!(text, "{}\n", common::provenance(&command)).unwrap();
     let guidance = (pods + services) as f64 / 250.0 + 56.0;

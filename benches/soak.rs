@@ -99,23 +99,12 @@ fn main() {
     };
     let text = report.render();
     println!("{text}");
-    std::fs::create_dir_all(results_dir(seconds)).unwrap();
-    std::fs::write(results_dir(seconds).join("soak-latest.md"), &text).unwrap();
+    // A run shorter than 600 s (CI's) must not replace the quoted figures.
+    let results = common::results_dir(seconds < 600);
+    std::fs::write(results.join("soak-latest.md"), &text).unwrap();
     drop(server);
     assert_eq!(report.errors(), 0.0, "soak: errors under load");
     assert!(report.rss_flat(), "soak: RSS outside ±5 %");
-}
-
-/// A full-length run (600 s or more) replaces the committed results; a
-/// shorter one, like CI's, goes to `target/bench-smoke/`, so that it never
-/// overwrites the figures the README quotes.
-fn results_dir(seconds: u32) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if seconds >= 600 {
-        root.join("bench/results")
-    } else {
-        root.join("target/bench-smoke")
-    }
 }
 
 fn corefile(cluster: &Cluster, upstream: &Stub, blackhole: Option<&Stub>) -> String {

@@ -451,3 +451,22 @@ pub fn provenance(command: &str) -> String {
         "Provenance: commit {commit}{dirty}; {cpu}, {cores} cores; {date}; command `{command}`."
     )
 }
+
+/// `BENCH_SMOKE=1`: a benchmark runs tiny, only to show it still works.
+pub fn smoke() -> bool {
+    std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// Where a run's results go: `bench/results/`, whose figures the READMEs
+/// quote, or for a smoke run `target/bench-smoke/`, so that it never
+/// overwrites them.
+pub fn results_dir(smoke: bool) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(if smoke {
+        "target/bench-smoke"
+    } else {
+        "bench/results"
+    });
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -302,9 +302,12 @@ struct LookupLoop {
 impl LookupLoop {
     fn start(node: &Node) -> LookupLoop {
         exec_busybox(node, "rm -f /tmp/stop").unwrap();
-        let script = "made=0; failed=0; while [ ! -e /tmp/stop ]; do made=$((made+1)); \
-            nslookup kubernetes.default.svc.cluster.local 2>&1 | grep -q '10.32.0.1$' || failed=$((failed+1)); \
-            sleep 0.1; done; echo \"$made $failed\"";
+        // Each failed lookup's output is kept, so a failure says how it failed.
+        let script = "made=0; failed=0; rm -f /tmp/failed; while [ ! -e /tmp/stop ]; do made=$((made+1)); \
+            out=$(nslookup kubernetes.default.svc.cluster.local 2>&1); \
+            echo \"$out\" | grep -q '10.32.0.1$' || { failed=$((failed+1)); \
+            echo \"$(date +%T) $out\" >> /tmp/failed; }; \
+            sleep 0.1; done; echo \"$made $failed\"; cat /tmp/failed 2>/dev/null";
         let mut command = node.kubectl_command();
         command.args(["exec", "busybox", "--", "sh", "-c", script]);
         let worker = std::thread::spawn(move || {
@@ -318,7 +321,11 @@ impl LookupLoop {
     fn stop(self, node: &Node) -> (u64, u64) {
         exec_busybox(node, "touch /tmp/stop").unwrap();
         let out = self.worker.join().unwrap().unwrap();
-        let counts: Vec<u64> = out
+        let (first, failures) = out.split_once('\n').unwrap_or((&out, ""));
+        if !failures.trim().is_empty() {
+            eprintln!("node: failed lookups:\n{failures}");
+        }
+        let counts: Vec<u64> = first
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();

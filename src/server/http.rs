@@ -50,6 +50,11 @@ struct Shared {
     ready_once: Mutex<BTreeSet<String>>,
     /// Set on shutdown: `/ready` answers 503 `Shutting down`.
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Set once the DNS listeners are open. Until then `/ready` answers 503
+    /// even when every plugin is ready: the startup wait ends a moment
+    /// before the sockets bind, and a pod marked Ready in that moment gets
+    /// queries its port refuses.
+    dns_listening: std::sync::atomic::AtomicBool,
 }
 
 /// The process-wide HTTP listeners.
@@ -77,6 +82,7 @@ impl Default for HttpHub {
                 changes: Mutex::new(Changes::default()),
                 ready_once: Mutex::new(BTreeSet::new()),
                 shutting_down: Default::default(),
+                dns_listening: Default::default(),
             }),
             listeners: Mutex::new(HashMap::new()),
             probing: std::sync::OnceLock::new(),
@@ -156,6 +162,13 @@ impl HttpHub {
                 tokio::spawn(linger(address, close, self.shared.clone()));
             }
         }
+    }
+
+    /// The DNS listeners are open: `/ready` may answer 200 from now on.
+    pub fn dns_listening(&self) {
+        self.shared
+            .dns_listening
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// `/ready` answers 503 from now on (first step of a SIGTERM shutdown).
@@ -347,8 +360,15 @@ fn ready(shared: &Shared, set: &ReadySet) -> axum::response::Response {
             waiting.push(name);
         }
     }
-    if waiting.is_empty() {
+    let listening = shared
+        .dns_listening
+        .load(std::sync::atomic::Ordering::SeqCst);
+    if waiting.is_empty() && listening {
         return (StatusCode::OK, "OK").into_response();
+    }
+    if waiting.is_empty() {
+        // Every plugin is ready and the sockets are opening: name them all.
+        waiting = set.plugins.iter().map(|(name, _)| name.as_str()).collect();
     }
     waiting.sort();
     waiting.dedup();
@@ -364,4 +384,46 @@ fn metrics() -> axum::response::Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::{Flow, Next, Plugin, Request};
+
+    /// A plugin that reports itself ready.
+    struct Synced;
+
+    impl Plugin for Synced {
+        fn name(&self) -> &'static str {
+            "kubernetes"
+        }
+        fn serve(&self, req: Request, next: Next) -> Flow {
+            next.serve(req)
+        }
+        fn ready(&self) -> Option<bool> {
+            Some(true)
+        }
+    }
+
+    fn ready_answer(hub: &HttpHub, set: &ReadySet) -> StatusCode {
+        ready(&hub.shared, set).status()
+    }
+
+    #[test]
+    fn ready_waits_for_the_dns_listeners_then_for_nothing_else() {
+        let hub = HttpHub::default();
+        let set = ReadySet {
+            plugins: vec![(
+                "kubernetes".to_string(),
+                Arc::new(Synced) as Arc<dyn Plugin>,
+            )],
+            continuously: false,
+        };
+        assert_eq!(ready_answer(&hub, &set), StatusCode::SERVICE_UNAVAILABLE);
+        hub.dns_listening();
+        assert_eq!(ready_answer(&hub, &set), StatusCode::OK);
+        hub.begin_shutdown();
+        assert_eq!(ready_answer(&hub, &set), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -57,10 +57,12 @@ impl Server {
         };
         // Probes answer from the start, as in CoreDNS, where health and ready
         // listen before kubernetes holds the DNS listeners: /ready says 503
-        // while the startup wait lasts instead of refusing the connection.
+        // while the startup wait lasts instead of refusing the connection,
+        // and until the DNS sockets below are open.
         let bound = server.http.bind_new(&instance.http).await?;
         server.http.apply(instance.http.clone(), bound);
         server.apply(instance).await?;
+        server.http.dns_listening();
         Ok(server)
     }
 

@@ -14,7 +14,7 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
-use crate::dns::Proto;
+use crate::dns::{HitObserver, MemoHit, Proto};
 
 const DURATION_BUCKETS: [f64; 16] = [
     0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024,
@@ -235,13 +235,18 @@ pub enum Replay {
     /// Counters bumped once per reply (e.g. the cache's request and hit
     /// counters).
     Count(Box<[IntCounter]>),
+    /// Anything else a plugin does per reply (e.g. log's line).
+    Plugin(Box<dyn HitObserver>),
 }
 
 impl Replay {
-    pub fn observe(&self, proto: Proto, ipv6: bool, request_size: usize, seconds: f64) {
+    pub fn observe(&self, hit: &MemoHit) {
         match self {
-            Replay::Query(query) => query.observe(proto, ipv6, request_size, seconds),
+            Replay::Query(query) => {
+                query.observe(Proto::Udp, hit.src.is_ipv6(), hit.request_size, hit.seconds)
+            }
             Replay::Count(counters) => counters.iter().for_each(IntCounter::inc),
+            Replay::Plugin(observer) => observer.observe(hit),
         }
     }
 }
@@ -387,7 +392,15 @@ fn type_label(qtype: RecordType) -> String {
 
 /// The rcode mnemonic CoreDNS uses (miekg's `RcodeToString`), or the number.
 pub fn rcode_label(rcode: ResponseCode) -> String {
-    let text = match u16::from(rcode) {
+    match rcode_mnemonic(rcode) {
+        Some(text) => text.to_string(),
+        None => u16::from(rcode).to_string(),
+    }
+}
+
+/// The mnemonic of an rcode, `None` for one printed as its number.
+pub fn rcode_mnemonic(rcode: ResponseCode) -> Option<&'static str> {
+    Some(match u16::from(rcode) {
         0 => "NOERROR",
         1 => "FORMERR",
         2 => "SERVFAIL",
@@ -407,9 +420,8 @@ pub fn rcode_label(rcode: ResponseCode) -> String {
         21 => "BADALG",
         22 => "BADTRUNC",
         23 => "BADCOOKIE",
-        other => return other.to_string(),
-    };
-    text.to_string()
+        _ => return None,
+    })
 }
 
 /// A shorthand used by tests and the server for `coredns_plugin_enabled`.

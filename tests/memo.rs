@@ -167,3 +167,44 @@ fn a_remembered_cache_hit_counts_down_and_expires_with_the_item() {
     assert_eq!(count("coredns_cache_hits_total{"), asked - 2.0);
     assert_eq!(count("coredns_cache_misses_total{"), 2.0);
 }
+
+/// With `log` on, replies are still remembered (the chain test in
+/// `plugin/log/tests.rs`), and every query, answered from memory or not,
+/// gets its own line: its client's port, its ID, the same fields otherwise.
+#[test]
+fn with_log_on_every_remembered_reply_gets_its_own_line() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let server = Clusterdns::start(&format!(
+        ".:PORT {{\n bind 127.0.0.1\n log\n kubernetes cluster.local {{\n  snapshot {root}/demo/seed-cluster.yaml\n }}\n}}\n"
+    ));
+    let packet = query("kube-dns.kube-system.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    let ports = [free_port(), free_port()];
+    let mut sent = Vec::new();
+    for id in 100u16..130 {
+        let port = ports[usize::from(id % 2)];
+        let source = format!("127.0.0.1:{port}");
+        let reply = support::dns::udp_expect_from(&source, server.addr(), &with_id(&packet, id))
+            .expect("a reply");
+        assert_eq!(&reply[..2], &id.to_be_bytes());
+        sent.push((port, id));
+    }
+    server.wait_for_line(" - 129 ");
+    let lines = server.lines();
+    let fixed = format!(
+        "\"A IN kube-dns.kube-system.svc.cluster.local. udp {} false 512\" NOERROR qr,aa,rd",
+        packet.len()
+    );
+    let mut rest = None;
+    for (port, id) in sent {
+        let prefix = format!("[INFO] 127.0.0.1:{port} - {id} ");
+        let own: Vec<&String> = lines.iter().filter(|l| l.starts_with(&prefix)).collect();
+        assert_eq!(own.len(), 1, "one line for {port}/{id}: {lines:?}");
+        let fields = own[0].strip_prefix(&prefix).unwrap();
+        assert!(fields.starts_with(&fixed), "{fields}");
+        let (same, duration) = fields.rsplit_once(' ').unwrap();
+        assert!(duration.ends_with('s') && duration[..duration.len() - 1].parse::<f64>().is_ok());
+        assert_eq!(*rest.get_or_insert(same.to_string()), same);
+    }
+}

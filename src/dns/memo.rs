@@ -7,6 +7,7 @@
 //! on every publish, which forgets every remembered reply built from the
 //! data before it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -67,4 +68,21 @@ impl DataEpoch {
     pub fn current(&self) -> u64 {
         self.0.load(Ordering::Acquire)
     }
+}
+
+/// One reply sent from memory: what it has of its own, beyond the
+/// remembered exchange (always UDP: only UDP replies are remembered).
+#[derive(Debug, Clone, Copy)]
+pub struct MemoHit {
+    pub src: SocketAddr,
+    pub id: u16,
+    pub request_size: usize,
+    /// From the query's look-up in the memo to its reply.
+    pub seconds: f64,
+}
+
+/// What a plugin does again, beyond metrics, for each reply sent from
+/// memory (the `log` plugin's line).
+pub trait HitObserver: Send + Sync {
+    fn observe(&self, hit: &MemoHit);
 }

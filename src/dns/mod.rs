@@ -18,7 +18,7 @@ pub mod status;
 pub mod typify;
 pub mod wire;
 
-pub use memo::{DataEpoch, MemoTerms, TtlClock};
+pub use memo::{DataEpoch, HitObserver, MemoHit, MemoTerms, TtlClock};
 pub use plugin::{Chain, ChainTraits, MemoRole, Next, Plugin};
 pub use proto::Proto;
 pub use request::{

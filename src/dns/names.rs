@@ -4,29 +4,38 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 /// `A`, `AAAA`, … or `TYPE65280` for a type with no mnemonic.
 pub fn type_text(qtype: RecordType) -> String {
-    match qtype {
-        RecordType::Unknown(value) => format!("TYPE{value}"),
-        known => {
-            let text = known.to_string();
-            if text.starts_with("Unknown") {
-                format!("TYPE{}", u16::from(known))
-            } else {
-                text
-            }
-        }
+    match type_mnemonic(qtype) {
+        Some(text) => text.to_string(),
+        None => format!("TYPE{}", u16::from(qtype)),
     }
 }
 
-/// `IN`, `CH`, `HS`, `NONE`, `ANY`, or `CLASS12` otherwise.
-pub fn class_text(class: DNSClass) -> String {
-    match class {
-        DNSClass::IN => "IN".into(),
-        DNSClass::CH => "CH".into(),
-        DNSClass::HS => "HS".into(),
-        DNSClass::NONE => "NONE".into(),
-        DNSClass::ANY => "ANY".into(),
-        other => format!("CLASS{}", u16::from(other)),
+/// The mnemonic of a type, `None` for a type printed as `TYPE<number>`.
+pub fn type_mnemonic(qtype: RecordType) -> Option<&'static str> {
+    match qtype {
+        RecordType::Unknown(_) => None,
+        known => Some(<&'static str>::from(known)).filter(|t| !t.starts_with("Unknown")),
     }
+}
+
+/// `IN`, `CH`, … or `CLASS<number>`.
+pub fn class_text(class: DNSClass) -> String {
+    match class_mnemonic(class) {
+        Some(text) => text.to_string(),
+        None => format!("CLASS{}", u16::from(class)),
+    }
+}
+
+/// The mnemonic of a class, `None` for a class printed as `CLASS<number>`.
+pub fn class_mnemonic(class: DNSClass) -> Option<&'static str> {
+    Some(match class {
+        DNSClass::IN => "IN",
+        DNSClass::CH => "CH",
+        DNSClass::HS => "HS",
+        DNSClass::NONE => "NONE",
+        DNSClass::ANY => "ANY",
+        _ => return None,
+    })
 }
 
 /// Whether `name` is `zone` or below it (both lower-case FQDNs).

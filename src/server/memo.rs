@@ -12,10 +12,10 @@
 //! [`crate::dns::MemoRole`]): only a reply the `kubernetes` plugin wrote
 //! from its index, behind plugins that pass the reply on untouched
 //! (`errors`, and `loadbalance` when the reply has nothing to shuffle) or
-//! only observe it (`prometheus`, whose observation is replayed on every
-//! hit). Anything that depends on the client or must see every query
-//! (`autopath`, `log`, …) in front of it turns remembering off for that
-//! zone.
+//! only observe it (`prometheus` and `log`, whose metrics and line are
+//! replayed on every hit with the hit's own client, ID and duration).
+//! Anything that depends on the client (`autopath`, `acl`, …) in front of
+//! it turns remembering off for that zone.
 //!
 //! A `cache` hit is remembered too when `cache` is the first such plugin:
 //! the entry then lives only as long as the cached item would be served
@@ -34,7 +34,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::routing::Routes;
-use crate::dns::{MemoTerms, Proto, TtlClock};
+use crate::dns::{MemoHit, MemoTerms, TtlClock};
 use crate::metrics::Replay;
 
 /// Queries longer than this are not remembered (a plain question with an
@@ -119,9 +119,14 @@ impl Memo {
             return None;
         };
         if let Some(start) = start {
-            let seconds = start.elapsed().as_secs_f64();
+            let hit = MemoHit {
+                src,
+                id: u16::from_be_bytes([packet[0], packet[1]]),
+                request_size: packet.len(),
+                seconds: start.elapsed().as_secs_f64(),
+            };
             for replay in &entry.replays {
-                replay.observe(Proto::Udp, src.is_ipv6(), packet.len(), seconds);
+                replay.observe(&hit);
             }
         }
         Some(reply)

@@ -1,10 +1,20 @@
 //! log: one line per query, in CoreDNS's common or combined format.
 //!
 //! The format is compiled once at setup into literal and placeholder parts,
-//! so a query only appends strings. Lines go to stdout after the reply is
-//! known, prefixed `[INFO] ` with no `plugin/log:` prefix, as CoreDNS does.
+//! so a query only appends bytes to the log buffer (`crate::logging`), with
+//! no `format!`. Lines go to stdout after the reply is known, prefixed
+//! `[INFO] ` with no `plugin/log:` prefix, as CoreDNS does.
+//!
+//! Why log is a memo observer: `log` is on in most Corefiles, and if it
+//! turned remembered replies off, every cluster query would be decoded,
+//! run through the chain and encoded again. A remembered reply's line
+//! differs from its exchange's only in the client, the ID and the
+//! duration, so the line is prepared once when the reply is remembered
+//! and completed per hit.
 
 mod format;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +29,8 @@ use crate::dns::Request;
 use crate::dns::names::is_subdomain;
 use crate::dns::wire::reply_to;
 use crate::dns::wire::uncompressed_len;
-use crate::dns::{Flow, Next, Plugin};
+use crate::dns::{Exchange, Flow, HitObserver, MemoHit, MemoRole, Next, Plugin};
+use crate::metrics::Replay;
 
 const COMMON: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
 
@@ -102,6 +113,22 @@ impl Plugin for Log {
         "log"
     }
 
+    /// Every field of a line is known for a reply sent from memory (see
+    /// `format::Template`), so log keeps replies remembered and writes
+    /// each one's line from the remembered exchange.
+    fn memo_role(&self) -> MemoRole {
+        MemoRole::Observer
+    }
+
+    fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {
+        let template = self.rule_for(&exchange.req).and_then(|rule| {
+            line_of(rule, exchange, Instant::now(), |written| {
+                rule.format.template(&exchange.req, written)
+            })
+        });
+        Some(Replay::Plugin(Box::new(RememberedLine(template))))
+    }
+
     fn serve(&self, req: Request, next: Next) -> Flow {
         let Some(index) = self
             .rules
@@ -114,29 +141,66 @@ impl Plugin for Log {
         let start = Instant::now();
         next.serve(req).map(move |exchange| {
             let rule = &rules[index];
-            let made_up;
-            let (reply, rsize) = match &exchange.req.reply {
-                Some(reply) => (Some(&reply.msg), reply.uncompressed_len()),
-                None if !exchange.status.client_written() => {
-                    made_up = reply_to(&exchange.req.msg, exchange.status.rcode);
-                    (Some(&made_up), uncompressed_len(&made_up))
-                }
-                None => (None, 0),
-            };
-            let class = classify(typify(reply));
-            if rule.classes.iter().any(|c| *c == Class::All || *c == class) {
-                let written = Written {
-                    reply,
-                    rsize,
-                    start,
-                };
-                crate::logging::query_line(&format!(
-                    "[INFO] {}",
-                    rule.format.render(&exchange.req, &written)
-                ));
-            }
+            line_of(rule, &exchange, start, |written| {
+                crate::logging::query_line(|out| {
+                    out.extend_from_slice(b"[INFO] ");
+                    rule.format.render(out, &exchange.req, written);
+                });
+            });
             exchange
         })
+    }
+}
+
+impl Log {
+    /// The first rule whose scope covers the query's name.
+    fn rule_for(&self, req: &Request) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| is_subdomain(&r.scope, &req.qname_lower))
+    }
+}
+
+/// Calls `emit` with what the line reports of the reply, when `rule`'s
+/// classes let the exchange be logged.
+fn line_of<T>(
+    rule: &Rule,
+    exchange: &Exchange,
+    start: Instant,
+    emit: impl FnOnce(&Written<'_>) -> T,
+) -> Option<T> {
+    let made_up;
+    let (reply, rsize) = match &exchange.req.reply {
+        Some(reply) => (Some(&reply.msg), reply.uncompressed_len()),
+        None if !exchange.status.client_written() => {
+            made_up = reply_to(&exchange.req.msg, exchange.status.rcode);
+            (Some(&made_up), uncompressed_len(&made_up))
+        }
+        None => (None, 0),
+    };
+    let class = classify(typify(reply));
+    if !rule.classes.iter().any(|c| *c == Class::All || *c == class) {
+        return None;
+    }
+    Some(emit(&Written {
+        reply,
+        rsize,
+        start,
+    }))
+}
+
+/// The line of a remembered reply, or nothing when its exchange was not
+/// logged (out of every rule's scope, or of its classes).
+struct RememberedLine(Option<format::Template>);
+
+impl HitObserver for RememberedLine {
+    fn observe(&self, hit: &MemoHit) {
+        if let Some(template) = &self.0 {
+            crate::logging::query_line(|out| {
+                out.extend_from_slice(b"[INFO] ");
+                template.render(out, hit);
+            });
+        }
     }
 }
 

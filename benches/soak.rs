@@ -21,9 +21,16 @@
 //! forwarded names (cache in front of a stub upstream on loopback). The
 //! server is pinned to CPU 0, dnsperf to CPU 1.
 //!
+//! `SOAK_LOG=1` turns the `log` plugin on and reads clusterdns's stdout
+//! through a pipe, as a container runtime does, counting query lines. The
+//! run then also fails unless every completed query of the load has its
+//! line (at least as many lines as completed queries, at most as many as
+//! sent) and no line was dropped. Lines still buffered at the end are
+//! flushed by a SIGTERM before counting.
+//!
 //! `bench/soak [SECONDS]` (default 600; CI runs 60). Results of a run of
-//! 600 s or more go to `bench/results/soak-latest.md`, of a shorter one to
-//! `target/bench-smoke/soak-latest.md`.
+//! 600 s or more go to `bench/results/soak-latest.md` (`soak-log-latest.md`
+//! with `SOAK_LOG=1`), of a shorter one to `target/bench-smoke/`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -63,10 +70,12 @@ fn main() {
     let upstream = Stub::start(Mode::Answer);
     let plant_loss = std::env::var("SOAK_PLANT_LOSS").is_ok_and(|v| v == "1");
     let blackhole = Stub::start(Mode::Silent);
-    let server = start_clusterdns(
-        work.path(),
-        &corefile(cluster, &upstream, plant_loss.then_some(&blackhole)),
-    );
+    let log = std::env::var("SOAK_LOG").is_ok_and(|v| v == "1");
+    let text = corefile(cluster, &upstream, plant_loss.then_some(&blackhole));
+    let (mut server, lines) = match log {
+        true => start_counting_lines(work.path(), &text.replace(" errors\n", " errors\n log\n")),
+        false => (start_clusterdns(work.path(), &text), None),
+    };
     let queries = write_queries(work.path(), plant_loss);
 
     dnsperf(server.port, &queries, 3, Some(5_000), false);
@@ -77,6 +86,7 @@ fn main() {
     let churning = Arc::new(AtomicBool::new(true));
     let churn = spawn_churn(cluster, ns, CHURN_EVERY, churning.clone());
     let sampler = spawn_sampler(server.child.id(), seconds);
+    let lines_before = lines.as_ref().map(|l| settled(l));
     let drops_before = udp_drops(server.port);
     let upstream_port = upstream.addr.port();
     let stub_drops_before = udp_drops(upstream_port);
@@ -86,6 +96,13 @@ fn main() {
     churning.store(false, Ordering::SeqCst);
     let changes = churn.join().unwrap();
     let samples = sampler.join().unwrap();
+    let log = lines.map(|lines| {
+        let (count, dropped_warning) = stop_and_count(&mut server, lines);
+        LogCount {
+            lines: count - lines_before.unwrap_or(0),
+            dropped_warning,
+        }
+    });
 
     let report = Report {
         seconds,
@@ -96,15 +113,105 @@ fn main() {
         changes,
         server_drops,
         harness_drops,
+        log,
     };
     let text = report.render();
     println!("{text}");
     // A run shorter than 600 s (CI's) must not replace the quoted figures.
     let results = common::results_dir(seconds < 600);
-    std::fs::write(results.join("soak-latest.md"), &text).unwrap();
+    let name = match report.log {
+        Some(_) => "soak-log-latest.md",
+        None => "soak-latest.md",
+    };
+    std::fs::write(results.join(name), &text).unwrap();
     drop(server);
     assert_eq!(report.errors(), 0.0, "soak: errors under load");
     assert!(report.rss_flat(), "soak: RSS outside ±5 %");
+    assert!(report.log_complete(), "soak: query log lines lost");
+}
+
+/// Query lines clusterdns has written so far, and whether it warned of
+/// dropped lines.
+#[derive(Default)]
+struct Lines {
+    count: std::sync::atomic::AtomicU64,
+    dropped_warning: AtomicBool,
+}
+
+/// clusterdns with its stdout piped to a thread that counts query lines.
+fn start_counting_lines(dir: &Path, corefile: &str) -> (common::Server, Option<Arc<Lines>>) {
+    let port = support::free_port();
+    let path = dir.join("clusterdns-log.Corefile");
+    std::fs::write(&path, corefile.replace("PORT", &port.to_string())).unwrap();
+    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/clusterdns");
+    let mut child = common::pinned(&binary)
+        .stdout(std::process::Stdio::piped())
+        .arg("-conf")
+        .arg(&path)
+        .spawn()
+        .expect("clusterdns");
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(Lines::default());
+    let counting = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { return };
+            if line.starts_with(b"[INFO] 127.0.0.1:") {
+                counting.count.fetch_add(1, Ordering::Relaxed);
+            } else if line.windows(20).any(|w| w == b"query log lines drop") {
+                counting.dropped_warning.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    common::wait_listening(port);
+    let server = common::Server {
+        name: "clusterdns",
+        child,
+        port,
+    };
+    (server, Some(lines))
+}
+
+/// The line count once no line has come for 200 ms (the log buffer is
+/// written every 10 ms).
+fn settled(lines: &Lines) -> u64 {
+    let mut last = lines.count.load(Ordering::SeqCst);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = lines.count.load(Ordering::SeqCst);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Stops clusterdns with SIGTERM (which writes every buffered line) and
+/// counts the lines once its stdout has ended.
+fn stop_and_count(server: &mut common::Server, lines: Arc<Lines>) -> (u64, bool) {
+    let pid = server.child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "clusterdns did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (
+        settled(&lines),
+        lines.dropped_warning.load(Ordering::SeqCst),
+    )
+}
+
+/// Query lines written during the load run.
+struct LogCount {
+    lines: u64,
+    dropped_warning: bool,
 }
 
 fn corefile(cluster: &Cluster, upstream: &Stub, blackhole: Option<&Stub>) -> String {
@@ -170,9 +277,20 @@ struct Report {
     /// (dnsperf's by inode, the stub upstream's by port) when the shared
     /// machine starved them: losses of the load generator, not the server's.
     harness_drops: u64,
+    /// With `SOAK_LOG=1`: the query lines of the load run.
+    log: Option<LogCount>,
 }
 
 impl Report {
+    /// Every completed query has its line, no line was dropped, and there
+    /// are no more lines than queries sent.
+    fn log_complete(&self) -> bool {
+        self.log.as_ref().is_none_or(|log| {
+            let lines = log.lines as f64;
+            !log.dropped_warning && lines >= self.load.completed && lines <= self.load.sent
+        })
+    }
+
     /// Lost queries plus every reply that is not NOERROR or NXDOMAIN.
     fn errors(&self) -> f64 {
         let bad: f64 = self
@@ -196,8 +314,17 @@ impl Report {
 
     fn render(&self) -> String {
         let mut text = String::new();
-        writeln!(text, "# Soak: {} s at 80 % of saturation\n", self.seconds).unwrap();
-        let command = format!("bench/soak {}", self.seconds);
+        let with_log = if self.log.is_some() { ", log on" } else { "" };
+        writeln!(
+            text,
+            "# Soak: {} s at 80 % of saturation{with_log}\n",
+            self.seconds
+        )
+        .unwrap();
+        let command = match self.log {
+            Some(_) => format!("SOAK_LOG=1 bench/soak {}", self.seconds),
+            None => format!("bench/soak {}", self.seconds),
+        };
         writeln!(text, "{}\n", provenance(&command)).unwrap();
         writeln!(
             text,
@@ -221,6 +348,17 @@ impl Report {
             self.changes
         )
         .unwrap();
+        if let Some(log) = &self.log {
+            writeln!(
+                text,
+                "Log: `log` on, stdout read through a pipe. Query lines during the load: {} for {:.0} completed and {:.0} sent queries; dropped-lines warning: {}.\n",
+                log.lines,
+                self.load.completed,
+                self.load.sent,
+                if log.dropped_warning { "yes" } else { "no" }
+            )
+            .unwrap();
+        }
         writeln!(text, "| t (s) | RSS (MiB) | vs first |\n|---|---|---|").unwrap();
         let first = self.samples.first().map_or(f64::NAN, |s| s.1);
         for (at, rss) in &self.samples {
@@ -231,12 +369,21 @@ impl Report {
             )
             .unwrap();
         }
-        let verdict = if self.errors() == 0.0 && self.rss_flat() {
+        let verdict = if self.errors() == 0.0 && self.rss_flat() && self.log_complete() {
             "PASS"
         } else {
             "FAIL"
         };
-        writeln!(text, "\n{verdict}: 0 errors and RSS within ±5 % required.").unwrap();
+        let lines = if self.log.is_some() {
+            ", and a log line for every completed query,"
+        } else {
+            ""
+        };
+        writeln!(
+            text,
+            "\n{verdict}: 0 errors and RSS within ±5 %{lines} required."
+        )
+        .unwrap();
         text
     }
 }

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use clusterdns::diff::{Transport, exchange};
+use clusterdns::diff::{Proto, exchange};
 use futures::StreamExt;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -228,7 +228,7 @@ fn answers(addr: SocketAddr, name: &str) -> Option<(ResponseCode, usize)> {
     let reply = exchange(
         addr,
         &query(name, RecordType::A),
-        Transport::Udp,
+        Proto::Udp,
         Duration::from_secs(1),
     )
     .ok()?;

@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, exchange, record_text};
+use clusterdns::diff::{Proto, exchange, record_text};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use support::dns::query;
@@ -91,7 +91,7 @@ fn corefile(snapshot: &str, zones: &str, options: &str) -> String {
 fn check(server: &Clusterdns, vectors: &[V]) {
     let mut failures = Vec::new();
     for vector in vectors {
-        for transport in [Transport::Udp, Transport::Tcp] {
+        for transport in [Proto::Udp, Proto::Tcp] {
             let reply = exchange(
                 server.addr(),
                 &query(vector.name, vector.qtype),

@@ -7,7 +7,7 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange};
+use clusterdns::diff::{Proto, compare, exchange};
 use hickory_proto::op::Message;
 use hickory_proto::rr::{DNSClass, RecordType};
 use support::dns::{query, query_class, with_edns};
@@ -160,8 +160,8 @@ fn tcp_replies_match_coredns() {
     let mut compared = 0;
     for (label, msg) in cases() {
         let timeout = Duration::from_secs(5);
-        let theirs = exchange(pair.coredns.addr(), &msg, Transport::Tcp, timeout).unwrap();
-        let ours = exchange(pair.ours.addr(), &msg, Transport::Tcp, timeout).unwrap();
+        let theirs = exchange(pair.coredns.addr(), &msg, Proto::Tcp, timeout).unwrap();
+        let ours = exchange(pair.ours.addr(), &msg, Proto::Tcp, timeout).unwrap();
         let (theirs, ours) = (without_client_port(theirs), without_client_port(ours));
         assert_eq!(compare(&theirs, &ours), vec![], "{label}");
         compared += 1;

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange};
+use clusterdns::diff::{Proto, compare, exchange};
 use hickory_proto::rr::{DNSClass, RecordType};
 use support::dns::{query, query_class};
 use support::peers::{Coredns, cluster};
@@ -41,14 +41,8 @@ fn forwarded_replies_match_coredns() {
     ];
     let (compared, failures) = compare_all(&coredns, &ours, &names, &types);
     let chaos = query_class("version.bind.", RecordType::TXT, DNSClass::CH);
-    let theirs = exchange(
-        coredns.addr(),
-        &chaos,
-        Transport::Udp,
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    let mine = exchange(ours.addr(), &chaos, Transport::Udp, Duration::from_secs(5)).unwrap();
+    let theirs = exchange(coredns.addr(), &chaos, Proto::Udp, Duration::from_secs(5)).unwrap();
+    let mine = exchange(ours.addr(), &chaos, Proto::Udp, Duration::from_secs(5)).unwrap();
     assert_eq!(compare(&theirs, &mine), vec![], "CH class");
     assert_none_differ(compared, &failures);
 }
@@ -72,7 +66,7 @@ fn tls_forwarded_replies_match_coredns() {
         "Mixed.Example.NET.",
     ] {
         for qtype in [RecordType::A, RecordType::MX, RecordType::TXT] {
-            for transport in [Transport::Udp, Transport::Tcp] {
+            for transport in [Proto::Udp, Proto::Tcp] {
                 let msg = query(name, qtype);
                 let timeout = Duration::from_secs(5);
                 let theirs = exchange(coredns.addr(), &msg, transport, timeout).unwrap();

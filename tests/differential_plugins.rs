@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, exchange};
+use clusterdns::diff::{Proto, exchange};
 use hickory_proto::rr::{DNSClass, RecordType};
 use support::differential::differences;
 use support::dns::{query, query_class, with_edns};
@@ -38,7 +38,7 @@ fn ask_ours(ours: &Clusterdns, name: &str, qtype: RecordType) -> hickory_proto::
     exchange(
         ours.addr(),
         &query(name, qtype),
-        Transport::Udp,
+        Proto::Udp,
         Duration::from_secs(5),
     )
     .unwrap()
@@ -123,7 +123,7 @@ fn hosts_answers_match_coredns_inline_file_ptr_fallthrough_and_reload() {
             let reply = exchange(
                 server,
                 &query("node-3.example.org.", RecordType::A),
-                Transport::Udp,
+                Proto::Udp,
                 Duration::from_secs(2),
             )
             .ok()?;
@@ -171,7 +171,7 @@ fn bufsize_and_chaos_match_coredns() {
     );
     // Positive control: the lowered size truncates the large answer.
     let big = with_edns(query("big.example.org.", RecordType::A), 4096, false);
-    let mine = exchange(ours.addr(), &big, Transport::Udp, Duration::from_secs(5)).unwrap();
+    let mine = exchange(ours.addr(), &big, Proto::Udp, Duration::from_secs(5)).unwrap();
     assert!(
         mine.metadata.truncation,
         "60 addresses do not fit 512 bytes"
@@ -189,7 +189,7 @@ fn bufsize_and_chaos_match_coredns() {
     for name in sized_names {
         for qtype in [RecordType::A, RecordType::AAAA, RecordType::TXT] {
             for size in [4096, 1232, 700, 512] {
-                for transport in [Transport::Udp, Transport::Tcp] {
+                for transport in [Proto::Udp, Proto::Tcp] {
                     let msg = with_edns(query(name, qtype), size, false);
                     compared += 1;
                     let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
@@ -217,7 +217,7 @@ fn bufsize_and_chaos_match_coredns() {
         for class in [DNSClass::CH, DNSClass::IN] {
             for qtype in [RecordType::TXT, RecordType::A, RecordType::ANY] {
                 for edns in [false, true] {
-                    for transport in [Transport::Udp, Transport::Tcp] {
+                    for transport in [Proto::Udp, Proto::Tcp] {
                         let plain = query_class(name, qtype, class);
                         let msg = if edns {
                             with_edns(plain, 1232, false)
@@ -238,13 +238,7 @@ fn bufsize_and_chaos_match_coredns() {
         }
     }
     let version = query_class("version.bind.", RecordType::TXT, DNSClass::CH);
-    let answer = exchange(
-        ours.addr(),
-        &version,
-        Transport::Udp,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let answer = exchange(ours.addr(), &version, Proto::Udp, Duration::from_secs(5)).unwrap();
     assert_eq!(answer.answers.len(), 1, "chaos answered version.bind");
     assert_same(compared, &failures);
     assert_eq!(
@@ -341,7 +335,7 @@ fn nsid_matches_coredns() {
     let mut compared = 0;
     let mut failures = Vec::new();
     for name in ["a.example.org.", "www.example.net.", "nxname.example.net."] {
-        for transport in [Transport::Udp, Transport::Tcp] {
+        for transport in [Proto::Udp, Proto::Tcp] {
             for ask in [false, true] {
                 let mut msg = with_edns(query(name, RecordType::A), 1232, false);
                 if ask {
@@ -466,7 +460,7 @@ fn acl_matches_coredns() {
         let dropped = exchange(
             server,
             &query("a.example.org.", RecordType::TXT),
-            Transport::Udp,
+            Proto::Udp,
             Duration::from_millis(700),
         );
         assert!(dropped.is_err(), "{server}: a dropped query has no reply");
@@ -578,7 +572,7 @@ fn template_matches_coredns() {
     assert_eq!(compared, names.len() * types.len() * 4);
     let chaos = support::dns::query_class("version.test.", RecordType::TXT, DNSClass::CH);
     let mut chaos_compared = 0;
-    for transport in [Transport::Udp, Transport::Tcp] {
+    for transport in [Proto::Udp, Proto::Tcp] {
         let found = support::differential::differences(
             coredns.addr(),
             ours.addr(),
@@ -691,7 +685,7 @@ spec:
             let reply = exchange(
                 addr,
                 &query(&lb, RecordType::A),
-                Transport::Udp,
+                Proto::Udp,
                 Duration::from_secs(5),
             )
             .ok()?;
@@ -799,7 +793,7 @@ fn rewrite_edns0_matches_coredns() {
         compared += n;
         failures.extend(found.into_iter().map(|f| format!("{rules}: {f}")));
         for name in names {
-            for transport in [Transport::Udp, Transport::Tcp] {
+            for transport in [Proto::Udp, Proto::Tcp] {
                 let msg = with_client_options(query(name, RecordType::A));
                 let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);
                 compared += 1;
@@ -963,10 +957,10 @@ fn metrics_match_coredns_after_the_same_queries() {
     for round in 0..2 {
         for (name, qtype) in questions {
             for (addr, transport) in [
-                (coredns.addr(), Transport::Udp),
-                (ours.addr(), Transport::Udp),
-                (coredns.addr(), Transport::Tcp),
-                (ours.addr(), Transport::Tcp),
+                (coredns.addr(), Proto::Udp),
+                (ours.addr(), Proto::Udp),
+                (coredns.addr(), Proto::Tcp),
+                (ours.addr(), Proto::Tcp),
             ] {
                 let msg = if round == 0 {
                     query(name, qtype)

@@ -12,7 +12,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use clusterdns::diff::Transport;
+use clusterdns::diff::Proto;
 use hickory_proto::rr::{DNSClass, RecordType};
 use regex::Regex;
 use support::differential::differences;
@@ -155,7 +155,7 @@ fn every_distributions_corefile_starts_and_answers_as_coredns_does() {
         let coredns = Coredns::start(&corefile, kubeconfig);
         let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
         for (qname, qtype, class) in checks(&name, &text) {
-            for transport in [Transport::Udp, Transport::Tcp] {
+            for transport in [Proto::Udp, Proto::Tcp] {
                 let msg = query_class(qname, qtype, class);
                 compared += 1;
                 let found = differences(coredns.addr(), ours.addr(), &msg, transport, false);

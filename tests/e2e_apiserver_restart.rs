@@ -9,7 +9,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, exchange};
+use clusterdns::diff::{Proto, exchange};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use support::dns::query;
@@ -20,7 +20,7 @@ fn ask(server: std::net::SocketAddr, name: &str) -> Message {
     exchange(
         server,
         &query(name, RecordType::A),
-        Transport::Udp,
+        Proto::Udp,
         Duration::from_secs(5),
     )
     .expect("reply")

@@ -8,7 +8,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange, ttl_off_by_one};
+use clusterdns::diff::{Proto, compare, exchange, ttl_off_by_one};
 use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use support::dns::{addresses, query};
@@ -51,7 +51,7 @@ fn ask(server: std::net::SocketAddr, name: &str, qtype: RecordType) -> Message {
     exchange(
         server,
         &query(name, qtype),
-        Transport::Udp,
+        Proto::Udp,
         Duration::from_secs(5),
     )
     .expect("reply")
@@ -286,10 +286,10 @@ fn differential(corefile: &str, check_mix: bool) {
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for (name, qtype) in &queries {
         for (transport, edns) in [
-            (Transport::Udp, false),
-            (Transport::Udp, true),
-            (Transport::Tcp, false),
-            (Transport::Tcp, true),
+            (Proto::Udp, false),
+            (Proto::Udp, true),
+            (Proto::Tcp, false),
+            (Proto::Tcp, true),
         ] {
             let msg = if edns {
                 with_edns(query(name, *qtype))
@@ -572,12 +572,7 @@ fn a_new_service_resolves_at_once_under_cache_30_where_coredns_serves_its_cached
         "CoreDNS keeps its cached NXDOMAIN for up to 30 s"
     );
     let with_do = support::dns::with_edns(query(&name, RecordType::A), 512, true);
-    let uncached = exchange(
-        coredns.addr(),
-        &with_do,
-        Transport::Udp,
-        Duration::from_secs(5),
-    );
+    let uncached = exchange(coredns.addr(), &with_do, Proto::Udp, Duration::from_secs(5));
     assert!(
         !addresses(&uncached.expect("reply")).is_empty(),
         "CoreDNS has the Service under a key it had not cached"

@@ -7,7 +7,7 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, exchange};
+use clusterdns::diff::{Proto, exchange};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use support::dns::{addresses, query};
@@ -21,7 +21,7 @@ fn ask(coredns: &Coredns, name: &str) -> Message {
     exchange(
         coredns.addr(),
         &query(name, RecordType::A),
-        Transport::Udp,
+        Proto::Udp,
         timeout,
     )
     .unwrap_or_else(|e| panic!("{e}\nCoreDNS log:\n{}", coredns.peer.log_text()))

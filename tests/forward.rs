@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use clusterdns::diff::{Transport, exchange};
+use clusterdns::diff::{Proto, exchange};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use support::dns::{addresses, query, query_class, tcp, udp, with_edns};
@@ -129,7 +129,7 @@ fn a_silent_upstream_gives_servfail_within_the_budget_and_logs_the_error() {
     let reply = exchange(
         server.addr(),
         &query("quiet.example.org.", RecordType::A),
-        Transport::Udp,
+        Proto::Udp,
         Duration::from_secs(8),
     )
     .unwrap();
@@ -156,7 +156,7 @@ fn median_exchange(server: &Clusterdns, name: &str) -> (Message, Duration) {
         let reply = exchange(
             server.addr(),
             &query(name, RecordType::A),
-            Transport::Udp,
+            Proto::Udp,
             Duration::from_secs(8),
         )
         .unwrap();
@@ -235,7 +235,7 @@ fn max_concurrent_refuses_the_excess_at_once() {
                 let reply = exchange(
                     addr,
                     &query(&format!("c{i}.example.org."), RecordType::A),
-                    Transport::Udp,
+                    Proto::Udp,
                     Duration::from_secs(6),
                 )
                 .unwrap();
@@ -277,7 +277,7 @@ fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
     let first = exchange(
         server.addr(),
         &query("h1.example.org.", RecordType::A),
-        Transport::Udp,
+        Proto::Udp,
         Duration::from_secs(8),
     )
     .unwrap();
@@ -329,7 +329,7 @@ fn a_flapping_upstream_is_skipped_while_down_and_used_again_when_back() {
                 let reply = exchange(
                     addr,
                     &query(&name, RecordType::A),
-                    Transport::Udp,
+                    Proto::Udp,
                     Duration::from_secs(6),
                 );
                 results.push((name, reply.ok(), started.elapsed()));
@@ -412,7 +412,7 @@ fn flood_silent_upstream(options: &str, count: usize) -> Flood {
         exchange(
             server.addr(),
             &query("after.example.org.", RecordType::A),
-            Transport::Tcp,
+            Proto::Tcp,
             Duration::from_secs(8)
         )
         .is_ok(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, exchange};
+use clusterdns::diff::{Proto, exchange};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use support::dns::{query, udp};
@@ -199,7 +199,7 @@ fn fifty_reloads_lose_no_query_and_health_never_goes_down() {
                 match exchange(
                     addr,
                     &query("q.example.org.", RecordType::A),
-                    Transport::Udp,
+                    Proto::Udp,
                     Duration::from_secs(1),
                 ) {
                     Ok(reply) if reply.metadata.response_code == ResponseCode::NoError => {

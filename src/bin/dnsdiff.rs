@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange};
+use clusterdns::diff::{Proto, compare, exchange};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -45,10 +45,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         };
         for (transport, edns) in [
-            (Transport::Udp, false),
-            (Transport::Udp, true),
-            (Transport::Tcp, false),
-            (Transport::Tcp, true),
+            (Proto::Udp, false),
+            (Proto::Udp, true),
+            (Proto::Tcp, false),
+            (Proto::Tcp, true),
         ] {
             compared += 1;
             let query = build_query(&name, qtype, edns);

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 
 use super::error::CorefileError;
 
-/// The transport a server block key asks for.
+/// The scheme (transport) a server block key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
+pub enum Scheme {
     Dns,
     Tls,
     Quic,
@@ -16,23 +16,23 @@ pub enum Transport {
     Https3,
 }
 
-impl Transport {
+impl Scheme {
     pub fn scheme(self) -> &'static str {
         match self {
-            Transport::Dns => "dns",
-            Transport::Tls => "tls",
-            Transport::Quic => "quic",
-            Transport::Grpc => "grpc",
-            Transport::Https => "https",
-            Transport::Https3 => "https3",
+            Scheme::Dns => "dns",
+            Scheme::Tls => "tls",
+            Scheme::Quic => "quic",
+            Scheme::Grpc => "grpc",
+            Scheme::Https => "https",
+            Scheme::Https3 => "https3",
         }
     }
 
     fn default_port(self, dns_port: u16) -> u16 {
         match self {
-            Transport::Dns => dns_port,
-            Transport::Tls | Transport::Quic => 853,
-            Transport::Grpc | Transport::Https | Transport::Https3 => 443,
+            Scheme::Dns => dns_port,
+            Scheme::Tls | Scheme::Quic => 853,
+            Scheme::Grpc | Scheme::Https | Scheme::Https3 => 443,
         }
     }
 }
@@ -40,7 +40,7 @@ impl Transport {
 /// One normalised key: a fully qualified, lower-case zone and a port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
-    pub transport: Transport,
+    pub scheme: Scheme,
     pub zone: String,
     pub port: u16,
 }
@@ -48,37 +48,33 @@ pub struct Address {
 /// Parses one key into one or more addresses (a CIDR can expand to several
 /// reverse zones).
 pub fn parse_address(key: &str, dns_port: u16) -> Result<Vec<Address>, CorefileError> {
-    let (transport, rest) = split_scheme(key);
-    let (host, port) = split_port(rest, transport.default_port(dns_port))?;
+    let (scheme, rest) = split_scheme(key);
+    let (host, port) = split_port(rest, scheme.default_port(dns_port))?;
     let zones = match cidr_reverse_zones(host) {
         Some(zones) => zones?,
         None => vec![fqdn_zone(host)?],
     };
     Ok(zones
         .into_iter()
-        .map(|zone| Address {
-            transport,
-            zone,
-            port,
-        })
+        .map(|zone| Address { scheme, zone, port })
         .collect())
 }
 
-fn split_scheme(key: &str) -> (Transport, &str) {
-    const SCHEMES: [(&str, Transport); 6] = [
-        ("dns://", Transport::Dns),
-        ("tls://", Transport::Tls),
-        ("quic://", Transport::Quic),
-        ("grpc://", Transport::Grpc),
-        ("https3://", Transport::Https3),
-        ("https://", Transport::Https),
+fn split_scheme(key: &str) -> (Scheme, &str) {
+    const SCHEMES: [(&str, Scheme); 6] = [
+        ("dns://", Scheme::Dns),
+        ("tls://", Scheme::Tls),
+        ("quic://", Scheme::Quic),
+        ("grpc://", Scheme::Grpc),
+        ("https3://", Scheme::Https3),
+        ("https://", Scheme::Https),
     ];
-    for (prefix, transport) in SCHEMES {
+    for (prefix, scheme) in SCHEMES {
         if let Some(rest) = key.strip_prefix(prefix) {
-            return (transport, rest);
+            return (scheme, rest);
         }
     }
-    (Transport::Dns, key)
+    (Scheme::Dns, key)
 }
 
 fn split_port(text: &str, default_port: u16) -> Result<(&str, u16), CorefileError> {

@@ -12,7 +12,7 @@ mod error;
 mod lexer;
 mod parser;
 
-pub use address::{Address, Transport, parse_address};
+pub use address::{Address, Scheme, parse_address};
 pub use dispenser::Dispenser;
 pub use error::CorefileError;
 pub use lexer::{Token, tokenize};

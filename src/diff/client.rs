@@ -6,23 +6,19 @@ use std::time::Duration;
 
 use hickory_proto::op::Message;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
+pub use crate::dns::Proto;
 
 /// Sends `query` to `server` and returns the parsed reply.
 pub fn exchange(
     server: SocketAddr,
     query: &Message,
-    transport: Transport,
+    transport: Proto,
     timeout: Duration,
 ) -> Result<Message, String> {
     let bytes = query.to_vec().map_err(|e| e.to_string())?;
     let reply = match transport {
-        Transport::Udp => udp(server, &bytes, query.metadata.id, timeout),
-        Transport::Tcp => tcp(server, &bytes, timeout),
+        Proto::Udp => udp(server, &bytes, query.metadata.id, timeout),
+        Proto::Tcp => tcp(server, &bytes, timeout),
     }
     .map_err(|e| format!("{server} {transport:?}: {e}"))?;
     Message::from_vec(&reply).map_err(|e| format!("{server}: unparsable reply: {e}"))

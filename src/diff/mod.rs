@@ -15,7 +15,7 @@ use std::fmt;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, Record};
 
-pub use client::{Transport, exchange};
+pub use client::{Proto, exchange};
 
 /// One difference between the expected (reference) and actual replies.
 #[derive(Debug, Clone, PartialEq, Eq)]

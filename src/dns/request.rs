@@ -269,13 +269,13 @@ impl Flow {
         match self {
             Flow::Done(exchange) => after(exchange),
             Flow::Pending(future) => {
-                Flow::Pending(Box::pin(async move { after(future.await).finish().await }))
+                Flow::Pending(Box::pin(async move { after(future.await).wait().await }))
             }
         }
     }
 
     /// Waits for the exchange.
-    pub async fn finish(self) -> Exchange {
+    pub async fn wait(self) -> Exchange {
         match self {
             Flow::Done(exchange) => exchange,
             Flow::Pending(future) => future.await,

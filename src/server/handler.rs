@@ -159,7 +159,7 @@ fn serve_packet(
             let replays = memo
                 .as_ref()
                 .and_then(|_| route.chain.memo_replays(&exchange));
-            let Some(bytes) = finish(exchange) else {
+            let Some(bytes) = reply_bytes(exchange) else {
                 return Handled::Drop;
             };
             if let (Some((memo, generation)), Some((terms, replays))) = (memo, replays) {
@@ -167,7 +167,9 @@ fn serve_packet(
             }
             Handled::Reply(bytes)
         }
-        Flow::Pending(future) => Handled::Pending(Box::pin(async move { finish(future.await) })),
+        Flow::Pending(future) => {
+            Handled::Pending(Box::pin(async move { reply_bytes(future.await) }))
+        }
     }
 }
 
@@ -183,7 +185,7 @@ impl Reentry for ArcSwap<Routes> {
 
 /// Turns a finished exchange into the bytes to send: the written reply, or
 /// the empty error reply the server writes itself, fitted to the client.
-pub fn finish(exchange: Exchange) -> Option<Vec<u8>> {
+pub fn reply_bytes(exchange: Exchange) -> Option<Vec<u8>> {
     let Exchange { req, status } = exchange;
     let mut reply = match req.reply {
         // Already fitted to the client by forward.

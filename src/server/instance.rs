@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::http::HttpRoutes;
 use super::routing::{Route, Routes};
-use crate::corefile::{CorefileError, ServerBlock, Transport, parse_address};
+use crate::corefile::{CorefileError, Scheme, ServerBlock, parse_address};
 use crate::dns::{Chain, DataEpoch, Origin};
 use crate::plugin::registry::{self, BlockContext};
 
@@ -52,7 +52,7 @@ pub fn build(blocks: &[ServerBlock], dns_port: u16) -> Result<Instance, Corefile
     for block in blocks {
         builder.add_block(block, dns_port)?;
     }
-    Ok(builder.finish())
+    Ok(builder.into_instance())
 }
 
 #[derive(Default)]
@@ -175,7 +175,7 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> Instance {
+    fn into_instance(self) -> Instance {
         let labels = self.labels;
         let listeners = self
             .routes
@@ -208,12 +208,12 @@ fn block_addresses(
         let parsed = parse_address(&key.text, dns_port)
             .map_err(|e| CorefileError::plain(format!("error inspecting server blocks: {e}")))?;
         for address in parsed {
-            if address.transport != Transport::Dns {
+            if address.scheme != Scheme::Dns {
                 return Err(CorefileError::plain(format!(
                     "{}:{} - Error during parsing: transport {}:// is not supported by clusterdns",
                     key.file,
                     key.line,
-                    address.transport.scheme()
+                    address.scheme.scheme()
                 )));
             }
             addresses.push(address);

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clusterdns::diff::{Transport, compare, exchange, ttl_off_by_one};
+use clusterdns::diff::{Proto, compare, exchange, ttl_off_by_one};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
@@ -17,7 +17,7 @@ pub fn differences(
     theirs: SocketAddr,
     ours: SocketAddr,
     msg: &Message,
-    transport: Transport,
+    transport: Proto,
     ask_again: bool,
 ) -> Vec<String> {
     let timeout = Duration::from_secs(5);
@@ -49,10 +49,10 @@ pub fn compare_each(
     for &name in names {
         for &qtype in types {
             for (transport, edns) in [
-                (Transport::Udp, false),
-                (Transport::Udp, true),
-                (Transport::Tcp, false),
-                (Transport::Tcp, true),
+                (Proto::Udp, false),
+                (Proto::Udp, true),
+                (Proto::Tcp, false),
+                (Proto::Tcp, true),
             ] {
                 let msg = match edns {
                     true => with_edns(query(name, qtype), 1232, dnssec_ok),

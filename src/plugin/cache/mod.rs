@@ -301,7 +301,7 @@ impl Inner {
         let next = next.clone();
         let item = item.clone();
         tokio::spawn(async move {
-            let exchange = next.serve(copy).finish().await;
+            let exchange = next.serve(copy).wait().await;
             if let Some(reply) = &exchange.req.reply {
                 inner.store(&key, &reply.msg, &exchange.req);
             }

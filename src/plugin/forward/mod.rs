@@ -26,7 +26,7 @@ use crate::dns::names::is_subdomain;
 use crate::dns::wire::reply_to;
 use crate::dns::{Exchange, Flow, Next, Plugin, Status};
 use crate::dns::{Proto, Request, Undecoded};
-use proxy::{Answer, HealthProbe, Pooling, Transport, Upstream, same_question};
+use proxy::{Answer, HealthProbe, Pooling, Upstream, same_question};
 use setup::{Options, Policy};
 
 /// The whole budget of one query, and of one try.
@@ -60,9 +60,9 @@ pub fn setup(
         recursion: options.health_check_recursion,
         domain: Name::from_ascii(&options.health_check_domain).unwrap_or_else(|_| Name::root()),
         transport: if options.force_tcp {
-            Transport::Tcp
+            Proto::Tcp
         } else {
-            Transport::Udp
+            Proto::Udp
         },
     };
     metrics::touch();
@@ -192,12 +192,12 @@ impl Inner {
         list
     }
 
-    fn transport(&self, proto: Proto) -> Transport {
+    fn transport(&self, proto: Proto) -> Proto {
         match (self.options.force_tcp, self.options.prefer_udp, proto) {
-            (true, _, _) => Transport::Tcp,
-            (false, true, _) => Transport::Udp,
-            (false, false, Proto::Udp) => Transport::Udp,
-            (false, false, Proto::Tcp) => Transport::Tcp,
+            (true, _, _) => Proto::Tcp,
+            (false, true, _) => Proto::Udp,
+            (false, false, Proto::Udp) => Proto::Udp,
+            (false, false, Proto::Tcp) => Proto::Tcp,
         }
     }
 
@@ -277,7 +277,7 @@ impl Inner {
                     {
                         // Boxed: a rare path, and its future would double
                         // the size of every query's.
-                        return Box::pin(next.serve(*req).finish()).await;
+                        return Box::pin(next.serve(*req).wait()).await;
                     }
                     let status = match undecoded {
                         Some(undecoded) => req.write_undecoded(reply, undecoded, "forward"),
@@ -332,11 +332,11 @@ impl Inner {
                 started.elapsed().as_secs_f64(),
             );
             if reply.msg.metadata.truncation
-                && transport == Transport::Udp
+                && transport == Proto::Udp
                 && self.options.prefer_udp
                 && !self.options.force_tcp
             {
-                transport = Transport::Tcp;
+                transport = Proto::Tcp;
                 continue;
             }
             reply.msg.metadata.id = client_id;

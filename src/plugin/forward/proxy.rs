@@ -23,19 +23,12 @@ use crate::net::dgram::{self, ReadableUdp};
 use super::metrics::ProxyMetrics;
 use super::tls::TlsTarget;
 use super::undecoded;
-use crate::dns::Undecoded;
+use crate::dns::{Proto, Undecoded};
 
 /// A stream connection to an upstream: plain TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 type Connection = Box<dyn Stream>;
-
-/// The transport of one exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Transport {
-    Udp,
-    Tcp,
-}
 
 /// An upstream reply: decoded, or passed on as bytes with only its header
 /// and question in `msg`.
@@ -96,7 +89,7 @@ pub(super) struct HealthProbe {
     pub interval: Duration,
     pub recursion: bool,
     pub domain: Name,
-    pub transport: Transport,
+    pub transport: Proto,
 }
 
 impl Upstream {
@@ -132,7 +125,7 @@ impl Upstream {
         query: &Message,
         raw: Option<&[u8]>,
         id: u16,
-        transport: Transport,
+        transport: Proto,
         buffer: usize,
         timeout: Duration,
         undecoded: bool,
@@ -144,19 +137,19 @@ impl Upstream {
         // The ID is the first two bytes: set there, the query need not be copied.
         bytes[..2].copy_from_slice(&id.to_be_bytes());
         let transport = if self.tls.is_some() {
-            Transport::Tcp
+            Proto::Tcp
         } else {
             transport
         };
         match transport {
-            Transport::Udp => {
+            Proto::Udp => {
                 self.exchange_udp(&bytes, query, buffer, timeout, undecoded)
                     .await
             }
             // Boxed: the TCP and TLS futures are several times the size of
             // the UDP one, and an unboxed await would make every query's
             // future that large (and copy it when it is boxed and spawned).
-            Transport::Tcp => Box::pin(self.exchange_tcp(&bytes, id, timeout))
+            Proto::Tcp => Box::pin(self.exchange_tcp(&bytes, id, timeout))
                 .await
                 .map(Answer::from),
         }

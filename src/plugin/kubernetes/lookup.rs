@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::parse::{self, Request};
+use super::parse::{self, NameParts};
 use crate::kubernetes::index::Index;
 use crate::kubernetes::model::{ServiceKind, Slice, endpoint_hostname};
 use crate::plugin::pkg::service_labels::matches;
@@ -122,10 +122,10 @@ pub(super) fn resolve(s: &Settings, ix: &Index, q: &Query<'_>) -> Outcome {
         RecordType::NS if q.lower == q.zone => ns(s, ix, q),
         _ => exists(s, ix, q),
     };
-    finish(result)
+    into_outcome(result)
 }
 
-fn finish(result: Result<(Vec<Record>, Vec<Record>), NameError>) -> Outcome {
+fn into_outcome(result: Result<(Vec<Record>, Vec<Record>), NameError>) -> Outcome {
     match result {
         Err(NameError) => Outcome::NameError,
         Ok((answers, _)) if answers.is_empty() => Outcome::NoData,
@@ -257,7 +257,7 @@ fn exposed(s: &Settings, ix: &Index, namespace: &str) -> bool {
         && ix.namespaces.contains(namespace)
 }
 
-fn find_services(s: &Settings, ix: &Index, r: &Request<'_>) -> Lookup {
+fn find_services(s: &Settings, ix: &Index, r: &NameParts<'_>) -> Lookup {
     if r.service.is_empty() {
         return Ok(Vec::new());
     }
@@ -310,7 +310,7 @@ fn find_services(s: &Settings, ix: &Index, r: &Request<'_>) -> Lookup {
 
 fn endpoint_entries(
     s: &Settings,
-    r: &Request<'_>,
+    r: &NameParts<'_>,
     slices: &[std::sync::Arc<Slice>],
     path: &str,
     out: &mut Vec<Entry>,
@@ -339,7 +339,7 @@ fn endpoint_entries(
     found
 }
 
-fn find_pods(s: &Settings, ix: &Index, r: &Request<'_>) -> Lookup {
+fn find_pods(s: &Settings, ix: &Index, r: &NameParts<'_>) -> Lookup {
     if s.pods == PodMode::Disabled {
         return Err(NameError);
     }

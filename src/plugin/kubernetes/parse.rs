@@ -5,7 +5,7 @@ use crate::plugin::pkg::service_labels::strip_underscore;
 
 /// What a name below a kubernetes zone asks for. Empty fields were absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Request<'a> {
+pub(super) struct NameParts<'a> {
     /// `svc` or `pod`; empty for the apex, `svc.<zone>` and `pod.<zone>`.
     pub kind: &'a str,
     pub namespace: &'a str,
@@ -21,17 +21,17 @@ pub(super) struct Invalid;
 
 /// Parses the lower-case `name` below the lower-case `zone` (the zone is
 /// stripped by label count, as `dnsutil.TrimZone` does).
-pub(super) fn parse<'a>(name: &'a str, zone: &str) -> Result<Request<'a>, Invalid> {
+pub(super) fn parse<'a>(name: &'a str, zone: &str) -> Result<NameParts<'a>, Invalid> {
     let base = trim_zone(name, zone);
     if base.is_empty() || base == "svc" || base == "pod" {
-        return Ok(Request::default());
+        return Ok(NameParts::default());
     }
     let mut labels: Vec<&str> = base.split('.').collect();
     let kind = labels.pop().unwrap_or("");
     if kind != "svc" && kind != "pod" {
         return Err(Invalid);
     }
-    let mut request = Request {
+    let mut request = NameParts {
         kind,
         ..Default::default()
     };
@@ -100,8 +100,8 @@ mod tests {
 
     #[test]
     fn decomposition() {
-        assert_eq!(parse("cluster.local.", Z), Ok(Request::default()));
-        assert_eq!(parse("svc.cluster.local.", Z), Ok(Request::default()));
+        assert_eq!(parse("cluster.local.", Z), Ok(NameParts::default()));
+        assert_eq!(parse("svc.cluster.local.", Z), Ok(NameParts::default()));
         assert_eq!(parse("foo.cluster.local.", Z), Err(Invalid));
         let r = parse("ns.svc.cluster.local.", Z).unwrap();
         assert_eq!((r.kind, r.namespace, r.service), ("svc", "ns", ""));

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clusterdns::plugin::cache::Key;
+use clusterdns::internals::CacheKey as Key;
 use hickory_proto::rr::{DNSClass, RecordType};
 
 const CAPACITY: usize = 9_984;

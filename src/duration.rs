@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Parses `300ms`, `1.5h`, `2h45m`. A bare `0` is zero.
-pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
     let invalid = || format!("time: invalid duration \"{text}\"");
     let body = text.strip_prefix('+').unwrap_or(text);
     if body.starts_with('-') {

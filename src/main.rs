@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
+use clusterdns::Server;
 use clusterdns::app::{self, Source};
 use clusterdns::lifecycle::Reloader;
 use clusterdns::logging;
-use clusterdns::server::Server;
 
 mod cli;
 
@@ -35,7 +35,7 @@ fn serve_or_check() -> ExitCode {
     }
     if flags.plugins {
         println!("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:");
-        for name in clusterdns::plugin::registry::ORDER {
+        for name in clusterdns::ORDER {
             println!("  dns.{name}");
         }
         return ExitCode::SUCCESS;
@@ -131,7 +131,7 @@ async fn shutdown(server: &Server) -> ExitCode {
     server.http.begin_shutdown();
     let lameduck = server.lameduck();
     if !lameduck.is_zero() {
-        let shown = clusterdns::duration::format_go_duration(lameduck);
+        let shown = clusterdns::format_go_duration(lameduck);
         logging::info("health", &format!("Going into lameduck mode for {shown}"));
         tokio::time::sleep(lameduck).await;
     }

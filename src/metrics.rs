@@ -52,7 +52,7 @@ const TYPE_SLOTS: usize = MONITORED_TYPES.len() + 1;
 const RCODE_SLOTS: usize = 25;
 
 /// Every metric vector the server exports.
-pub struct Metrics {
+pub(crate) struct Metrics {
     pub registry: Registry,
     requests: IntCounterVec,
     request_duration: HistogramVec,
@@ -66,7 +66,7 @@ pub struct Metrics {
 }
 
 /// The process-wide metrics.
-pub fn global() -> &'static Metrics {
+pub(crate) fn global() -> &'static Metrics {
     static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
     &METRICS
 }
@@ -177,12 +177,12 @@ impl Metrics {
     }
 
     /// Registers a metric defined elsewhere (plugins' own metrics).
-    pub fn register<C: prometheus::core::Collector + Clone + 'static>(&self, collector: &C) {
+    pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(&self, collector: &C) {
         let _ = self.registry.register(Box::new(collector.clone()));
     }
 
     /// A plugin's counter vector, registered.
-    pub fn counter_vec(
+    pub(crate) fn counter_vec(
         &self,
         name: &str,
         help: &str,
@@ -195,7 +195,7 @@ impl Metrics {
     }
 
     /// Renders the text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let families = self.registry.gather();
         prometheus::TextEncoder::new()
             .encode_to_string(&families)
@@ -391,7 +391,7 @@ fn type_label(qtype: RecordType) -> String {
 }
 
 /// The rcode mnemonic CoreDNS uses (miekg's `RcodeToString`), or the number.
-pub fn rcode_label(rcode: ResponseCode) -> String {
+pub(crate) fn rcode_label(rcode: ResponseCode) -> String {
     match rcode_mnemonic(rcode) {
         Some(text) => text.to_string(),
         None => u16::from(rcode).to_string(),
@@ -399,7 +399,7 @@ pub fn rcode_label(rcode: ResponseCode) -> String {
 }
 
 /// The mnemonic of an rcode, `None` for one printed as its number.
-pub fn rcode_mnemonic(rcode: ResponseCode) -> Option<&'static str> {
+pub(crate) fn rcode_mnemonic(rcode: ResponseCode) -> Option<&'static str> {
     Some(match u16::from(rcode) {
         0 => "NOERROR",
         1 => "FORMERR",
@@ -425,7 +425,7 @@ pub fn rcode_mnemonic(rcode: ResponseCode) -> Option<&'static str> {
 }
 
 /// A shorthand used by tests and the server for `coredns_plugin_enabled`.
-pub fn set_plugin_enabled(server: &str, zone: &str, name: &str) {
+pub(crate) fn set_plugin_enabled(server: &str, zone: &str, name: &str) {
     global()
         .plugin_enabled
         .with_label_values(&[server, zone, "", name])

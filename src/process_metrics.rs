@@ -14,14 +14,14 @@ use prometheus::{Counter, Opts};
 
 const CPU: &str = "process_cpu_seconds_total";
 
-pub struct ProcessMetrics {
+pub(crate) struct ProcessMetrics {
     inner: ProcessCollector,
     cpu: Counter,
     ticks_per_second: f64,
 }
 
 impl ProcessMetrics {
-    pub fn for_self() -> ProcessMetrics {
+    pub(crate) fn for_self() -> ProcessMetrics {
         // SAFETY: sysconf reads a constant of the running system; it takes
         // no pointers and has no preconditions.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

@@ -2,7 +2,7 @@
 //! error message (reference §1.2–1.5, §1.9).
 
 use clusterdns::corefile::{CorefileError, ServerBlock, parse};
-use clusterdns::plugin::registry::is_known;
+use clusterdns::is_known;
 
 fn known(name: &str) -> bool {
     is_known(name) || ["cache", "forward", "kubernetes", "loop", "reload"].contains(&name)

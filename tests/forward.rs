@@ -840,7 +840,7 @@ fn replies_pass_undecoded_unless_a_plugin_in_front_reads_records() {
         (server, metrics)
     };
     let msg = query("www.example.org.", RecordType::A);
-    let packet = clusterdns::dns::wire::encode(&msg);
+    let packet = clusterdns::internals::encode(&msg);
     // The upstream's bytes, as the upstream sends them for this query.
     let direct = support::dns::udp_expect(upstream, &packet).unwrap();
 

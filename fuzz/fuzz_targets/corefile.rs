@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         return; // imports would read the fuzzer's file system
     }
     if let Ok(blocks) =
-        clusterdns::corefile::parse(text, "fuzz", &clusterdns::plugin::registry::is_known)
+        clusterdns::corefile::parse(text, "fuzz", &clusterdns::is_known)
     {
         // Setup reads files a Corefile names (hosts files, resolv.conf
         // TOs, snapshots): none of the kernel's endless ones. forward's
@@ -24,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
         {
             return;
         }
-        let _ = clusterdns::server::instance::build(&blocks, 53);
+        let _ = clusterdns::internals::build_instance(&blocks, 53);
     }
 });

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwap;
-use clusterdns::server::handler::{Arrival, Handled, handle_packet};
-use clusterdns::dns::Proto;
-use clusterdns::server::routing::Routes;
+use clusterdns::internals::{Arrival, Handled, handle_packet};
+use clusterdns::Proto;
+use clusterdns::internals::Routes;
 use libfuzzer_sys::fuzz_target;
 
 static ROUTES: LazyLock<Arc<ArcSwap<Routes>>> = LazyLock::new(|| {
@@ -24,7 +24,7 @@ static ROUTES: LazyLock<Arc<ArcSwap<Routes>>> = LazyLock::new(|| {
         ".:53 {{\n errors\n loadbalance\n cache 30\n kubernetes cluster.local in-addr.arpa {{\n  snapshot {snapshot}\n  pods insecure\n }}\n}}\nexample.org:53 {{\n whoami\n}}\n"
     );
     let blocks = clusterdns::app::parse_corefile(&corefile, "fuzz", 53).expect("corefile");
-    let instance = clusterdns::server::instance::build(&blocks, 53).expect("instance");
+    let instance = clusterdns::internals::build_instance(&blocks, 53).expect("instance");
     let routes = instance
         .listeners
         .into_values()
@@ -36,7 +36,7 @@ static ROUTES: LazyLock<Arc<ArcSwap<Routes>>> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     // Our encoder must write what hickory writes for any message it takes.
     if let Ok(message) = hickory_proto::op::Message::from_vec(data)
-        && let Some(ours) = clusterdns::dns::encoder::encode(&message)
+        && let Some(ours) = clusterdns::internals::encode_reply(&message)
         && let Ok(theirs) = message.to_vec()
     {
         assert_eq!(ours, theirs, "encoder differs from hickory");
@@ -64,7 +64,7 @@ fn check_reply(query: &[u8], reply: &[u8], proto: Proto) {
         assert!(reply.len() <= 512, "an undecodable query gets a header-only reply");
         return;
     };
-    let limit = clusterdns::dns::wire::client_size(&asked, proto);
+    let limit = clusterdns::internals::client_size(&asked, proto);
     assert!(reply.len() <= limit, "{} bytes for a client allowing {limit}", reply.len());
     let answered = hickory_proto::op::Message::from_vec(reply).expect("the reply decodes");
     if let (Some(question), Some(echoed)) = (asked.queries.first(), answered.queries.first()) {

@@ -8,20 +8,18 @@
 //! terms on which a reply may be remembered, the handle that re-enters the
 //! server (`Upstream`), and the name, wire and reply-type helpers.
 
-pub mod encoder;
-pub mod memo;
-pub mod names;
-pub mod plugin;
-pub mod proto;
-pub mod request;
-pub mod status;
-pub mod typify;
-pub mod wire;
+pub(crate) mod encoder;
+pub(crate) mod memo;
+pub(crate) mod names;
+pub(crate) mod plugin;
+pub(crate) mod proto;
+pub(crate) mod request;
+pub(crate) mod status;
+pub(crate) mod typify;
+pub(crate) mod wire;
 
-pub use memo::{DataEpoch, HitObserver, MemoHit, MemoTerms, TtlClock};
-pub use plugin::{Chain, ChainTraits, MemoRole, Next, Plugin};
+pub(crate) use memo::{DataEpoch, HitObserver, MemoHit, MemoTerms, TtlClock};
+pub(crate) use plugin::{Chain, ChainTraits, MemoRole, Next, Plugin};
 pub use proto::Proto;
-pub use request::{
-    Exchange, Flow, Origin, PendingExchange, Reentry, Reply, Request, Undecoded, Upstream,
-};
-pub use status::Status;
+pub(crate) use request::{Exchange, Flow, Origin, Reentry, Reply, Request, Undecoded, Upstream};
+pub(crate) use status::Status;

@@ -3,7 +3,7 @@
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 /// `A`, `AAAA`, … or `TYPE65280` for a type with no mnemonic.
-pub fn type_text(qtype: RecordType) -> String {
+pub(crate) fn type_text(qtype: RecordType) -> String {
     match type_mnemonic(qtype) {
         Some(text) => text.to_string(),
         None => format!("TYPE{}", u16::from(qtype)),
@@ -11,7 +11,7 @@ pub fn type_text(qtype: RecordType) -> String {
 }
 
 /// The mnemonic of a type, `None` for a type printed as `TYPE<number>`.
-pub fn type_mnemonic(qtype: RecordType) -> Option<&'static str> {
+pub(crate) fn type_mnemonic(qtype: RecordType) -> Option<&'static str> {
     match qtype {
         RecordType::Unknown(_) => None,
         known => Some(<&'static str>::from(known)).filter(|t| !t.starts_with("Unknown")),
@@ -19,7 +19,7 @@ pub fn type_mnemonic(qtype: RecordType) -> Option<&'static str> {
 }
 
 /// `IN`, `CH`, … or `CLASS<number>`.
-pub fn class_text(class: DNSClass) -> String {
+pub(crate) fn class_text(class: DNSClass) -> String {
     match class_mnemonic(class) {
         Some(text) => text.to_string(),
         None => format!("CLASS{}", u16::from(class)),
@@ -27,7 +27,7 @@ pub fn class_text(class: DNSClass) -> String {
 }
 
 /// The mnemonic of a class, `None` for a class printed as `CLASS<number>`.
-pub fn class_mnemonic(class: DNSClass) -> Option<&'static str> {
+pub(crate) fn class_mnemonic(class: DNSClass) -> Option<&'static str> {
     Some(match class {
         DNSClass::IN => "IN",
         DNSClass::CH => "CH",
@@ -39,7 +39,7 @@ pub fn class_mnemonic(class: DNSClass) -> Option<&'static str> {
 }
 
 /// Whether `name` is `zone` or below it (both lower-case FQDNs).
-pub fn is_subdomain(zone: &str, name: &str) -> bool {
+pub(crate) fn is_subdomain(zone: &str, name: &str) -> bool {
     if zone == "." {
         return true;
     }
@@ -47,7 +47,10 @@ pub fn is_subdomain(zone: &str, name: &str) -> bool {
 }
 
 /// The longest of `zones` that `name` falls under.
-pub fn longest_match<'z>(zones: impl IntoIterator<Item = &'z str>, name: &str) -> Option<&'z str> {
+pub(crate) fn longest_match<'z>(
+    zones: impl IntoIterator<Item = &'z str>,
+    name: &str,
+) -> Option<&'z str> {
     zones
         .into_iter()
         .filter(|z| is_subdomain(z, name))
@@ -59,7 +62,7 @@ pub fn longest_match<'z>(zones: impl IntoIterator<Item = &'z str>, name: &str) -
 /// Runs once per query, so the common case (labels of letters, digits, `-`
 /// and `_`) is built straight from the label bytes; anything that needs
 /// escaping goes through hickory's `to_ascii`, which the fast path matches.
-pub fn lower_fqdn(name: &Name) -> String {
+pub(crate) fn lower_fqdn(name: &Name) -> String {
     plain_lower_fqdn(name).unwrap_or_else(|| {
         let mut text = name.to_ascii();
         text.make_ascii_lowercase();
@@ -90,7 +93,7 @@ fn plain_lower_fqdn(name: &Name) -> Option<String> {
 
 /// Whether hickory prints the label as is: letters, digits, `_`, a `-`
 /// after the first byte, or a lone leading `*`.
-pub fn is_plain_label(label: &[u8]) -> bool {
+pub(crate) fn is_plain_label(label: &[u8]) -> bool {
     label.iter().enumerate().all(|(at, &byte)| {
         byte.is_ascii_alphanumeric()
             || byte == b'_'
@@ -100,7 +103,7 @@ pub fn is_plain_label(label: &[u8]) -> bool {
 }
 
 /// Whether a name has an upper-case ASCII letter anywhere.
-pub fn has_upper(name: &Name) -> bool {
+pub(crate) fn has_upper(name: &Name) -> bool {
     name.iter()
         .any(|label| label.iter().any(u8::is_ascii_uppercase))
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
-pub use super::proto::Proto;
+pub(crate) use super::proto::Proto;
 use super::status::Status;
 use super::wire::reply_to;
 
@@ -238,7 +238,7 @@ pub struct Exchange {
 }
 
 /// A future that finishes an exchange.
-pub type PendingExchange = Pin<Box<dyn Future<Output = Exchange> + Send + 'static>>;
+pub(crate) type PendingExchange = Pin<Box<dyn Future<Output = Exchange> + Send + 'static>>;
 
 /// The result of handing a request to a plugin.
 ///

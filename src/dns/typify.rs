@@ -5,7 +5,7 @@ use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyType {
+pub(crate) enum ReplyType {
     NoError,
     NameError,
     ServerError,
@@ -18,7 +18,7 @@ pub enum ReplyType {
 
 impl ReplyType {
     /// CoreDNS's `Type.String()`.
-    pub fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             ReplyType::NoError => "NOERROR",
             ReplyType::NameError => "NXDOMAIN",
@@ -33,7 +33,7 @@ impl ReplyType {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     All,
     Success,
     Denial,
@@ -41,7 +41,7 @@ pub enum Class {
 }
 
 impl Class {
-    pub fn parse(text: &str) -> Option<Class> {
+    pub(crate) fn parse(text: &str) -> Option<Class> {
         match text {
             "all" => Some(Class::All),
             "success" => Some(Class::Success),
@@ -53,7 +53,7 @@ impl Class {
 }
 
 /// The type of a reply; no reply at all is `OtherError`.
-pub fn typify(reply: Option<&Message>) -> ReplyType {
+pub(crate) fn typify(reply: Option<&Message>) -> ReplyType {
     let Some(m) = reply else {
         return ReplyType::OtherError;
     };
@@ -95,7 +95,7 @@ pub fn typify(reply: Option<&Message>) -> ReplyType {
     }
 }
 
-pub fn classify(reply_type: ReplyType) -> Class {
+pub(crate) fn classify(reply_type: ReplyType) -> Class {
     match reply_type {
         ReplyType::NoError | ReplyType::Delegation => Class::Success,
         ReplyType::NameError | ReplyType::NoData => Class::Denial,

@@ -15,7 +15,7 @@ const HEADER_LEN: usize = 12;
 /// What to do with a packet, decided from its header alone
 /// (miekg's `DefaultMsgAcceptFunc`).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     Accept,
     /// Silently dropped: too short to hold a header, or a response.
     Ignore,
@@ -26,7 +26,7 @@ pub enum Admission {
 }
 
 /// Checks a raw packet's header.
-pub fn admit(packet: &[u8]) -> Admission {
+pub(crate) fn admit(packet: &[u8]) -> Admission {
     if packet.len() < HEADER_LEN {
         return Admission::Ignore;
     }
@@ -47,7 +47,7 @@ pub fn admit(packet: &[u8]) -> Admission {
 
 /// The reply miekg writes for a rejected or unparsable query: the query's
 /// header with QR set, AA cleared, the given rcode, and no sections.
-pub fn header_only_reply(packet: &[u8], rcode: ResponseCode) -> Vec<u8> {
+pub(crate) fn header_only_reply(packet: &[u8], rcode: ResponseCode) -> Vec<u8> {
     let mut reply = packet[..HEADER_LEN].to_vec();
     let opcode_bits = if rcode == ResponseCode::NotImp {
         reply[2] & 0x78
@@ -65,7 +65,7 @@ pub fn header_only_reply(packet: &[u8], rcode: ResponseCode) -> Vec<u8> {
 
 /// The BADVERS reply for an EDNS version other than 0 (CoreDNS's
 /// `edns.Version`): no question, an OPT with version 0 and the extended rcode.
-pub fn badvers_reply(query: &Message) -> Message {
+pub(crate) fn badvers_reply(query: &Message) -> Message {
     let mut reply = reply_to(query, ResponseCode::NoError);
     reply.queries.clear();
     let mut edns = Edns::new();
@@ -82,7 +82,7 @@ static EXTRA_SUPPORTED: [std::sync::atomic::AtomicU64; 1024] =
 
 /// Adds `code` to the options replies echo, for the life of the process
 /// (CoreDNS's `edns.SetSupportedOption`, which rewrite calls at setup).
-pub fn support_option(code: u16) {
+pub(crate) fn support_option(code: u16) {
     let (word, bit) = (usize::from(code / 64), code % 64);
     EXTRA_SUPPORTED[word].fetch_or(1 << bit, std::sync::atomic::Ordering::Relaxed);
 }
@@ -100,7 +100,7 @@ fn supported_option(code: u16) -> bool {
 /// CoreDNS's `SizeAndDo`: when the query had EDNS, the reply carries an OPT
 /// with version 0, the client's buffer size, the DO bit if the client set
 /// it, and the supported options echoed.
-pub fn echo_edns(query: &Message, reply: &mut Message) {
+pub(crate) fn echo_edns(query: &Message, reply: &mut Message) {
     let Some(client) = &query.edns else {
         return;
     };
@@ -129,7 +129,7 @@ pub fn echo_edns(query: &Message, reply: &mut Message) {
 
 /// The largest payload one UDP datagram can carry over IPv4 (65535 less
 /// the IP and UDP headers); IPv6 allows a little more.
-pub const MAX_UDP_PAYLOAD: usize = 65_507;
+pub(crate) const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// The size a reply to the client must fit (CoreDNS `Request.Size`):
 /// 65535 over TCP, else the EDNS size with a floor of 512, and never more
@@ -152,7 +152,7 @@ pub fn client_size(query: &Message, proto: Proto) -> usize {
 /// Encodes a reply so it fits `size` bytes, dropping records from the end
 /// (answer, then authority, then additional) and setting TC when anything
 /// was dropped, as miekg's `Msg.Truncate` does.
-pub fn encode_fitted(reply: &mut Message, size: usize) -> Vec<u8> {
+pub(crate) fn encode_fitted(reply: &mut Message, size: usize) -> Vec<u8> {
     if uncompressed_len(reply) <= size {
         return encode(reply);
     }
@@ -215,7 +215,7 @@ pub fn encode(msg: &Message) -> Vec<u8> {
 
 /// Encodes a message with the own encoder, or hickory's for what it does
 /// not cover; the bytes are the same either way.
-pub fn try_encode(msg: &Message) -> Result<Vec<u8>, hickory_proto::ProtoError> {
+pub(crate) fn try_encode(msg: &Message) -> Result<Vec<u8>, hickory_proto::ProtoError> {
     if let Some(bytes) = super::encoder::encode(msg) {
         return Ok(bytes);
     }
@@ -233,7 +233,7 @@ pub fn try_encode(msg: &Message) -> Result<Vec<u8>, hickory_proto::ProtoError> {
 /// The length of a message without name compression (miekg's `Msg.Len()`
 /// with compression off): what CoreDNS logs as `{rsize}` and observes in
 /// the size histograms.
-pub fn uncompressed_len(msg: &Message) -> usize {
+pub(crate) fn uncompressed_len(msg: &Message) -> usize {
     let questions: usize = msg.queries.iter().map(|q| name_len(q.name()) + 4).sum();
     let records: usize = msg
         .answers
@@ -260,7 +260,7 @@ fn option_len(option: &EdnsOption) -> usize {
 }
 
 /// Wire length of a name, uncompressed.
-pub fn name_len(name: &Name) -> usize {
+pub(crate) fn name_len(name: &Name) -> usize {
     // `Name::len` is the dotted text length: each label plus one separator
     // byte, which is the wire length less the terminating root byte.
     if name.iter().len() == 0 {
@@ -295,7 +295,7 @@ fn rdata_len(data: &RData) -> usize {
 }
 
 /// miekg's `SetRcode(req, rcode)`: a reply with the question, no records.
-pub fn reply_to(query: &Message, rcode: ResponseCode) -> Message {
+pub(crate) fn reply_to(query: &Message, rcode: ResponseCode) -> Message {
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
     reply.metadata.recursion_desired = query.metadata.recursion_desired;
     reply.metadata.checking_disabled = query.metadata.checking_disabled;

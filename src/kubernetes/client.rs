@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Where the data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
+pub(crate) enum Connection {
     /// The service-account environment (in a pod).
     InCluster,
     Endpoint {
@@ -31,7 +31,10 @@ const LONGEST_RETRY: Duration = Duration::from_secs(30);
 
 /// A client for `connection`, built once the configuration can be read;
 /// each failure goes to `report`.
-pub async fn connect_with_retry(connection: &Connection, report: impl Fn(String)) -> kube::Client {
+pub(crate) async fn connect_with_retry(
+    connection: &Connection,
+    report: impl Fn(String),
+) -> kube::Client {
     let mut wait = FIRST_RETRY;
     loop {
         match client(connection).await {
@@ -44,7 +47,7 @@ pub async fn connect_with_retry(connection: &Connection, report: impl Fn(String)
 }
 
 /// A client for `connection`, or why there is none.
-pub async fn client(connection: &Connection) -> Result<kube::Client, String> {
+pub(crate) async fn client(connection: &Connection) -> Result<kube::Client, String> {
     let config = config(connection)
         .await
         .map_err(|e| format!("unable to configure the API client: {e}"))?;

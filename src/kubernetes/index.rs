@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::model::{Pod, Service, ServiceKind, Slice};
-pub use super::sharded::Map;
+pub(crate) use super::sharded::Map;
 use super::sharded::Sharded;
 use super::store::{Change, Changed, Store, Table};
 
@@ -20,19 +20,19 @@ type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 /// namespace → name → value; nested so lookups by `&str` allocate nothing,
 /// and each namespace is its own `Arc`, so a patch copies only the
 /// namespaces it changes.
-pub type ByName<T> = Map<Arc<str>, Arc<Map<Arc<str>, T>>>;
+pub(crate) type ByName<T> = Map<Arc<str>, Arc<Map<Arc<str>, T>>>;
 
 /// The objects at one name or address. Shared rather than a `Vec`, so
 /// copying a map for a patch costs a reference count per entry, not an
 /// allocation; a patch replaces the one list it changes.
-pub type List<T> = Arc<[Arc<T>]>;
+pub(crate) type List<T> = Arc<[Arc<T>]>;
 
-pub type ServicesByIp = Sharded<IpAddr, List<Service>>;
-pub type SlicesByIp = Sharded<IpAddr, List<Slice>>;
-pub type PodsByIp = Sharded<Arc<str>, List<Pod>>;
+pub(crate) type ServicesByIp = Sharded<IpAddr, List<Service>>;
+pub(crate) type SlicesByIp = Sharded<IpAddr, List<Slice>>;
+pub(crate) type PodsByIp = Sharded<Arc<str>, List<Pod>>;
 
 #[derive(Debug, Default)]
-pub struct Index {
+pub(crate) struct Index {
     /// Services by namespace and name.
     pub services: Arc<ByName<Arc<Service>>>,
     /// Services by each cluster IP.
@@ -50,7 +50,7 @@ pub struct Index {
 
 impl Index {
     /// Builds every part from the store.
-    pub fn build(store: &Store) -> Index {
+    pub(crate) fn build(store: &Store) -> Index {
         Index::assemble(
             store,
             built(&store.services),
@@ -65,7 +65,7 @@ impl Index {
     /// changed kinds are patched (or rebuilt), the rest is shared. Why: a
     /// Service or endpoint write should not wait for 100k endpoints or Pods
     /// to be re-indexed; every write delays answers by the time this takes.
-    pub fn rebuild(store: &Store, previous: &Index, changed: Changed) -> Index {
+    pub(crate) fn rebuild(store: &Store, previous: &Index, changed: Changed) -> Index {
         let namespaces = match changed.namespaces {
             true => Arc::new(namespace_names(store)),
             false => previous.namespaces.clone(),
@@ -98,11 +98,11 @@ impl Index {
         }
     }
 
-    pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<Service>> {
+    pub(crate) fn service(&self, namespace: &str, name: &str) -> Option<&Arc<Service>> {
         self.services.get(namespace)?.get(name)
     }
 
-    pub fn service_slices(&self, namespace: &str, name: &str) -> &[Arc<Slice>] {
+    pub(crate) fn service_slices(&self, namespace: &str, name: &str) -> &[Arc<Slice>] {
         self.slices
             .get(namespace)
             .and_then(|n| n.get(name))

@@ -30,13 +30,13 @@ fn histogram() -> &'static HistogramVec {
 }
 
 /// Makes the metric exist once a kubernetes plugin watches slices.
-pub fn register() {
+pub(crate) fn register() {
     let _ = histogram();
 }
 
 /// Records the latency of a slice event when its Service is known and the
 /// controller set the trigger-time annotation (CoreDNS's rule).
-pub fn record_slice(slice: &EndpointSlice, shared: &Shared) {
+pub(crate) fn record_slice(slice: &EndpointSlice, shared: &Shared) {
     let Some(trigger) = slice
         .metadata
         .annotations

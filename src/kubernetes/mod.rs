@@ -6,14 +6,14 @@
 //! DNS needs, and queries read an immutable `Index`
 //! swapped atomically, so they never take a lock or touch an API type.
 
-pub mod client;
-pub mod index;
-pub mod metrics;
-pub mod model;
-pub mod reduce;
+pub(crate) mod client;
+pub(crate) mod index;
+pub(crate) mod metrics;
+pub(crate) mod model;
+pub(crate) mod reduce;
 mod rest_metrics;
-pub mod sharded;
-pub mod snapshot;
-pub mod source;
-pub mod store;
-pub mod watch;
+pub(crate) mod sharded;
+pub(crate) mod snapshot;
+pub(crate) mod source;
+pub(crate) mod store;
+pub(crate) mod watch;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 /// A named port of a Service or an EndpointSlice. `port` is -1 for the
 /// "no ports" sentinel CoreDNS uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Port {
+pub(crate) struct Port {
     pub name: Arc<str>,
     pub protocol: Arc<str>,
     pub port: i32,
@@ -15,7 +15,7 @@ pub struct Port {
 impl Port {
     /// The sentinel for an object with no ports: matches any request with
     /// no port or protocol, and never yields an SRV record.
-    pub fn sentinel() -> Port {
+    pub(crate) fn sentinel() -> Port {
         Port {
             name: Arc::from(""),
             protocol: Arc::from(""),
@@ -25,7 +25,7 @@ impl Port {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceKind {
+pub(crate) enum ServiceKind {
     /// ClusterIP, NodePort or LoadBalancer: the cluster IPs.
     ClusterIp(Vec<IpAddr>),
     /// `clusterIP: None`: answered from ready endpoints.
@@ -35,7 +35,7 @@ pub enum ServiceKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Service {
+pub(crate) struct Service {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
     pub kind: ServiceKind,
@@ -47,7 +47,7 @@ pub struct Service {
 
 /// One ready address of an EndpointSlice.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Address {
+pub(crate) struct Address {
     pub ip: IpAddr,
     /// The address exactly as the slice wrote it (dashed names use it).
     pub text: Arc<str>,
@@ -57,7 +57,7 @@ pub struct Address {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Slice {
+pub(crate) struct Slice {
     pub namespace: Arc<str>,
     /// The `kubernetes.io/service-name` label.
     pub service: Arc<str>,
@@ -68,7 +68,7 @@ pub struct Slice {
 
 /// A pod, for `pods verified`: only its primary IP and where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pod {
+pub(crate) struct Pod {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
     /// `status.podIP` exactly as written.
@@ -77,13 +77,13 @@ pub struct Pod {
 
 /// A namespace and its labels (for `namespace_labels`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     pub name: Arc<str>,
 }
 
 /// The name an endpoint address answers to: its hostname, the pod name
 /// with `endpoint_pod_names`, or the dashed IP.
-pub fn endpoint_hostname(address: &Address, pod_names: bool) -> String {
+pub(crate) fn endpoint_hostname(address: &Address, pod_names: bool) -> String {
     if let Some(hostname) = &address.hostname {
         return hostname.to_string();
     }
@@ -95,7 +95,7 @@ pub fn endpoint_hostname(address: &Address, pod_names: bool) -> String {
 
 /// `10.11.12.13` → `10-11-12-13`; `5678:abcd::1` → `5678-abcd--1`; a
 /// trailing `-` gets a `0` appended.
-pub fn dashed_ip(text: &str) -> String {
+pub(crate) fn dashed_ip(text: &str) -> String {
     if text.contains(':') {
         let mut dashed = text.replace(':', "-");
         if dashed.ends_with('-') {

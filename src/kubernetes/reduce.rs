@@ -15,7 +15,7 @@ fn text(value: &Option<String>) -> Arc<str> {
 }
 
 /// A Service, or None when it has no name or no allocated address yet.
-pub fn service(object: &core::Service) -> Option<Service> {
+pub(crate) fn service(object: &core::Service) -> Option<Service> {
     let name = object.metadata.name.as_deref()?;
     let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
     let spec = object.spec.as_ref()?;
@@ -76,7 +76,7 @@ fn external_addresses(object: &core::Service) -> Vec<Arc<str>> {
 
 /// An EndpointSlice with its ready addresses, or None without the
 /// `kubernetes.io/service-name` label.
-pub fn slice(object: &discovery::EndpointSlice) -> Option<Slice> {
+pub(crate) fn slice(object: &discovery::EndpointSlice) -> Option<Slice> {
     let service = object.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
     let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
     let mut ports: Vec<Port> = object
@@ -125,7 +125,7 @@ pub fn slice(object: &discovery::EndpointSlice) -> Option<Slice> {
 
 /// A pod with a primary IP, not being deleted and not finished (the same
 /// filter as CoreDNS's field selector `status.phase!=Succeeded,…`).
-pub fn pod(object: &core::Pod) -> Option<Pod> {
+pub(crate) fn pod(object: &core::Pod) -> Option<Pod> {
     if object.metadata.deletion_timestamp.is_some() {
         return None;
     }
@@ -144,7 +144,7 @@ pub fn pod(object: &core::Pod) -> Option<Pod> {
     })
 }
 
-pub fn namespace(object: &core::Namespace) -> Option<Namespace> {
+pub(crate) fn namespace(object: &core::Namespace) -> Option<Namespace> {
     Some(Namespace {
         name: Arc::from(object.metadata.name.as_deref()?),
     })

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 /// Queries hash a name or an address into these maps; foldhash costs a
 /// fraction of std's SipHash and is still seeded per process.
-pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 const SHARDS: usize = 256;
 
 #[derive(Debug, Clone)]
-pub struct Sharded<K, V> {
+pub(crate) struct Sharded<K, V> {
     shards: Box<[Arc<Map<K, V>>]>,
 }
 
@@ -39,7 +39,7 @@ fn shard_of<Q: Hash + ?Sized>(key: &Q) -> usize {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
-    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -47,7 +47,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         self.shards[shard_of(key)].get(key)
     }
 
-    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    #[cfg(test)]
+    pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -57,7 +58,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
 
     /// The value at `key`, inserted as `V::default()` when absent. Copies
     /// the key's shard first if another index still shares it.
-    pub fn entry_or_default(&mut self, key: K) -> &mut V
+    pub(crate) fn entry_or_default(&mut self, key: K) -> &mut V
     where
         V: Default,
     {
@@ -67,7 +68,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
 
     /// Changes the value at `key` (if any) and removes it when `keep`
     /// says it has become empty. Copies the shard only when the key is there.
-    pub fn update(&mut self, key: &K, change: impl FnOnce(&mut V), keep: impl FnOnce(&V) -> bool) {
+    pub(crate) fn update(
+        &mut self,
+        key: &K,
+        change: impl FnOnce(&mut V),
+        keep: impl FnOnce(&V) -> bool,
+    ) {
         let slot = &mut self.shards[shard_of(key)];
         if !slot.contains_key(key) {
             return;
@@ -81,22 +87,24 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.shards.iter().all(|shard| shard.is_empty())
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.len()).sum()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(|shard| shard.iter())
     }
 
     /// Whether two maps share the shard of `key` (for tests of the sharing).
     #[cfg(test)]
-    pub fn shares_shard_with<Q>(&self, other: &Self, key: &Q) -> bool
+    pub(crate) fn shares_shard_with<Q>(&self, other: &Self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

@@ -19,11 +19,11 @@ use super::watch::key;
 use crate::logging;
 
 /// How often the file is checked for changes.
-pub const POLL: Duration = Duration::from_secs(1);
+pub(crate) const POLL: Duration = Duration::from_secs(1);
 
 /// The objects of a snapshot, reduced.
 #[derive(Default)]
-pub struct Objects {
+pub(crate) struct Objects {
     pub services: Vec<(Key, super::model::Service)>,
     pub slices: Vec<(Key, super::model::Slice)>,
     pub pods: Vec<(Key, super::model::Pod)>,
@@ -32,7 +32,7 @@ pub struct Objects {
 
 /// Parses snapshot text. Unknown kinds are ignored; a malformed object of
 /// a known kind is an error.
-pub fn parse(text: &str) -> Result<Objects, String> {
+pub(crate) fn parse(text: &str) -> Result<Objects, String> {
     let mut objects = Objects::default();
     for document in serde_yaml::Deserializer::from_str(text) {
         let value = serde_json::Value::deserialize(document).map_err(|e| e.to_string())?;
@@ -87,7 +87,7 @@ where
 }
 
 /// Replaces the store's content with a snapshot's.
-pub fn load_into(store: &mut Store, objects: Objects) -> bool {
+pub(crate) fn load_into(store: &mut Store, objects: Objects) -> bool {
     let mut changed = store.services.replace(objects.services);
     changed |= store.slices.replace(objects.slices);
     changed |= store.pods.replace(objects.pods);
@@ -97,7 +97,7 @@ pub fn load_into(store: &mut Store, objects: Objects) -> bool {
 
 /// Reads the file now; errors are returned (startup) and logged (reloads).
 /// Also returns the content's hash, so `follow` re-reads only on change.
-pub fn read(path: &Path) -> Result<(Objects, u64), String> {
+pub(crate) fn read(path: &Path) -> Result<(Objects, u64), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
     let objects = parse(&String::from_utf8_lossy(&bytes))
         .map_err(|e| format!("snapshot {}: {e}", path.display()))?;
@@ -113,7 +113,7 @@ fn content_hash(bytes: &[u8]) -> u64 {
 
 /// Polls the file and reloads it when its content changes, until aborted.
 /// `loaded` is the hash of the content already loaded at setup.
-pub async fn follow(path: PathBuf, shared: Arc<Shared>, loaded: u64) {
+pub(crate) async fn follow(path: PathBuf, shared: Arc<Shared>, loaded: u64) {
     let mut last = Some(loaded);
     let mut last_error: Option<String> = None;
     loop {

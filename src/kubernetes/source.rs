@@ -14,7 +14,7 @@ use super::index::Index;
 use super::store::Store;
 
 /// The store, the published index, and the wake-up for the publisher.
-pub struct Shared {
+pub(crate) struct Shared {
     pub index: ArcSwap<Index>,
     /// Bumped on every publish: caches compare it to drop stale cluster answers.
     generation: std::sync::atomic::AtomicU64,
@@ -25,7 +25,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(mut store: Store) -> Arc<Shared> {
+    pub(crate) fn new(mut store: Store) -> Arc<Shared> {
         store.take_changes();
         let index = Index::build(&store);
         Arc::new(Shared {
@@ -39,7 +39,7 @@ impl Shared {
 
     /// Changes the store; when `change` reports a DNS-relevant change (or
     /// the sync state moved), the serial is bumped and a rebuild is queued.
-    pub fn update(&self, change: impl FnOnce(&mut Store) -> bool) {
+    pub(crate) fn update(&self, change: impl FnOnce(&mut Store) -> bool) {
         let mut store = self.store.lock().expect("store lock");
         let was_synced = store.synced();
         let changed = change(&mut store);
@@ -58,7 +58,7 @@ impl Shared {
     /// The store lock is held until the new index is stored: a second
     /// publish must build on this one, since each patch applies only the
     /// changes since the index it starts from.
-    pub fn publish(&self) {
+    pub(crate) fn publish(&self) {
         let mut store = self.store.lock().expect("store lock");
         let changed = store.take_changes();
         let index = Index::rebuild(&store, &self.index.load(), changed);
@@ -72,24 +72,24 @@ impl Shared {
     }
 
     /// Runs `hook` after every publish from now on.
-    pub fn on_publish(&self, hook: Box<dyn Fn() + Send + Sync>) {
+    pub(crate) fn on_publish(&self, hook: Box<dyn Fn() + Send + Sync>) {
         self.published.lock().expect("hooks lock").push(hook);
     }
 
     /// Changes whenever a new index is published.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs forever: publishes after each batch of changes.
-    pub async fn run_publisher(self: Arc<Self>) {
+    pub(crate) async fn run_publisher(self: Arc<Self>) {
         loop {
             self.dirty.notified().await;
             self.publish();
         }
     }
 
-    pub fn synced(&self) -> bool {
+    pub(crate) fn synced(&self) -> bool {
         self.index.load().synced
     }
 }

@@ -12,14 +12,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::model::{Namespace, Pod, Service, Slice};
 
 /// `namespace/name` (or the uid) of an object.
-pub type Key = String;
+pub(crate) type Key = String;
 
 /// How many changed keys a table tracks between index builds.
-pub const TRACKED_KEYS: usize = 64;
+pub(crate) const TRACKED_KEYS: usize = 64;
 
 /// The objects of one kind.
 #[derive(Debug)]
-pub struct Table<T> {
+pub(crate) struct Table<T> {
     objects: HashMap<Key, Arc<T>>,
     /// Whether the first full list has arrived.
     pub synced: bool,
@@ -37,7 +37,7 @@ pub struct Table<T> {
 /// holds for it (`None` if it held none): the patch removes that one and
 /// adds what the table holds now.
 #[derive(Debug)]
-pub struct Change<T> {
+pub(crate) struct Change<T> {
     pub key: Key,
     pub before: Option<Arc<T>>,
 }
@@ -57,7 +57,7 @@ impl<T> Default for Table<T> {
 impl<T: PartialEq> Table<T> {
     /// Adds or replaces (None removes, for objects that reduce to nothing).
     /// Returns whether the DNS-visible data changed.
-    pub fn apply(&mut self, key: Key, value: Option<T>) -> bool {
+    pub(crate) fn apply(&mut self, key: Key, value: Option<T>) -> bool {
         let changed = match value {
             Some(value) => match self.objects.get(&key) {
                 Some(old) if **old == value => false,
@@ -88,7 +88,7 @@ impl<T: PartialEq> Table<T> {
         }
     }
 
-    pub fn delete(&mut self, key: &str) -> bool {
+    pub(crate) fn delete(&mut self, key: &str) -> bool {
         let before = self.objects.remove(key);
         let changed = before.is_some();
         if changed {
@@ -99,7 +99,7 @@ impl<T: PartialEq> Table<T> {
     }
 
     /// Replaces everything with a complete list; marks the kind synced.
-    pub fn replace(&mut self, objects: impl IntoIterator<Item = (Key, T)>) -> bool {
+    pub(crate) fn replace(&mut self, objects: impl IntoIterator<Item = (Key, T)>) -> bool {
         let fresh: HashMap<Key, Arc<T>> =
             objects.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         let changed = fresh.len() != self.objects.len()
@@ -114,37 +114,29 @@ impl<T: PartialEq> Table<T> {
     }
 
     /// Whether anything changed since the last call; clears the mark.
-    pub fn take_changed(&mut self) -> bool {
+    pub(crate) fn take_changed(&mut self) -> bool {
         self.last_touched = self.touched.replace(Vec::new());
         std::mem::take(&mut self.changed)
     }
 
     /// The keys that changed before the last `take_changed`, or `None` when
     /// a relist may have changed anything.
-    pub fn last_touched(&self) -> Option<&[Change<T>]> {
+    pub(crate) fn last_touched(&self) -> Option<&[Change<T>]> {
         self.last_touched.as_deref()
     }
 
-    pub fn get(&self, key: &str) -> Option<&Arc<T>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Arc<T>> {
         self.objects.get(key)
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Arc<T>> {
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Arc<T>> {
         self.objects.values()
-    }
-
-    pub fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
     }
 }
 
 /// Every watched kind.
 #[derive(Debug, Default)]
-pub struct Store {
+pub(crate) struct Store {
     pub services: Table<Service>,
     pub slices: Table<Slice>,
     pub pods: Table<Pod>,
@@ -157,7 +149,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(watch_slices: bool, watch_pods: bool) -> Store {
+    pub(crate) fn new(watch_slices: bool, watch_pods: bool) -> Store {
         Store {
             watch_slices,
             watch_pods,
@@ -166,14 +158,14 @@ impl Store {
     }
 
     /// Records a DNS-relevant change (namespace events never count).
-    pub fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.serial = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(0);
     }
 
-    pub fn synced(&self) -> bool {
+    pub(crate) fn synced(&self) -> bool {
         self.services.synced
             && self.namespaces.synced
             && (!self.watch_slices || self.slices.synced)
@@ -181,7 +173,7 @@ impl Store {
     }
 
     /// The kinds changed since the last call (which clears the marks).
-    pub fn take_changes(&mut self) -> Changed {
+    pub(crate) fn take_changes(&mut self) -> Changed {
         Changed {
             services: self.services.take_changed(),
             slices: self.slices.take_changed(),
@@ -193,7 +185,7 @@ impl Store {
 
 /// Which kinds changed since the last index was built.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Changed {
+pub(crate) struct Changed {
     pub services: bool,
     pub slices: bool,
     pub pods: bool,

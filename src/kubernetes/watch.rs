@@ -23,7 +23,7 @@ use crate::logging;
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
-pub struct WatchOptions {
+pub(crate) struct WatchOptions {
     pub labels: Option<String>,
     pub namespace_labels: Option<String>,
     pub slices: bool,
@@ -31,11 +31,11 @@ pub struct WatchOptions {
 }
 
 /// The field selector CoreDNS puts on its Pod watch.
-pub const POD_FIELD_SELECTOR: &str =
+pub(crate) const POD_FIELD_SELECTOR: &str =
     "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown";
 
 /// Starts one watch task per kind; they run until aborted.
-pub fn spawn_watches(
+pub(crate) fn spawn_watches(
     client: Client,
     options: &WatchOptions,
     shared: &Arc<Shared>,
@@ -95,7 +95,7 @@ pub fn spawn_watches(
 /// entry, a vanished apiserver) to about a minute, where it would otherwise
 /// wait for kube's default of 290 s.
 /// `CLUSTERDNS_WATCH_TIMEOUT` (seconds) overrides it.
-pub fn watch_timeout() -> u32 {
+pub(crate) fn watch_timeout() -> u32 {
     std::env::var("CLUSTERDNS_WATCH_TIMEOUT")
         .ok()
         .and_then(|value| value.parse().ok())
@@ -108,7 +108,7 @@ fn base_config(timeout: u32) -> watcher::Config {
 }
 
 /// The store key of an object.
-pub fn key<K: Resource>(object: &K) -> Key {
+pub(crate) fn key<K: Resource>(object: &K) -> Key {
     let meta = object.meta();
     format!(
         "{}/{}",

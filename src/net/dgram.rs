@@ -14,10 +14,10 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 /// A non-blocking UDP socket watched for readability only.
-pub type ReadableUdp = AsyncFd<std::net::UdpSocket>;
+pub(crate) type ReadableUdp = AsyncFd<std::net::UdpSocket>;
 
 /// Registers a socket (made non-blocking here) with the reactor.
-pub fn register(socket: std::net::UdpSocket) -> io::Result<ReadableUdp> {
+pub(crate) fn register(socket: std::net::UdpSocket) -> io::Result<ReadableUdp> {
     socket.set_nonblocking(true)?;
     // SAFETY: the `UdpSocket` owns its descriptor and moves into the
     // `AsyncFd`, so the descriptor stays open and the same until it drops.
@@ -49,7 +49,7 @@ thread_local! {
 /// socket is queued as a socket error (ECONNREFUSED) with no datagram, and
 /// only the error readiness announces it. Waiting for readability alone
 /// would sit out the whole timeout for an upstream that already refused.
-pub async fn recv_exact(socket: &ReadableUdp) -> io::Result<Vec<u8>> {
+pub(crate) async fn recv_exact(socket: &ReadableUdp) -> io::Result<Vec<u8>> {
     loop {
         let mut ready = socket.ready(Interest::READABLE | Interest::ERROR).await?;
         let received = ready.try_io(|inner| {
@@ -71,7 +71,7 @@ pub async fn recv_exact(socket: &ReadableUdp) -> io::Result<Vec<u8>> {
 /// extra `recvfrom`). Safe because anything still queued is stale by then:
 /// a later reply raises a new readiness event, and `recv_exact` then reads the
 /// stale datagram first and the reply after it.
-pub fn forget_readiness(socket: &ReadableUdp) {
+pub(crate) fn forget_readiness(socket: &ReadableUdp) {
     use futures::FutureExt;
     if let Some(Ok(mut ready)) = socket.readable().now_or_never() {
         ready.clear_ready();
@@ -85,7 +85,7 @@ const SEND_PATIENCE: Duration = Duration::from_millis(50);
 /// every millisecond for up to [`SEND_PATIENCE`], then gives up with the
 /// `WouldBlock` error (the datagram is dropped, as the kernel drops one at
 /// a full queue). There is no writable event to await (see the module).
-pub async fn send_soon(mut send: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
+pub(crate) async fn send_soon(mut send: impl FnMut() -> io::Result<usize>) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + SEND_PATIENCE;
     loop {
         match send() {

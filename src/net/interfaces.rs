@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 /// Every non-loopback address of every interface.
-pub fn addresses() -> Vec<IpAddr> {
+pub(crate) fn addresses() -> Vec<IpAddr> {
     let mut found = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we walk read-only and free once.

@@ -1,5 +1,5 @@
 //! Socket helpers below both the listeners and the plugins that open
 //! sockets of their own (forward's upstream pool).
 
-pub mod dgram;
-pub mod interfaces;
+pub(crate) mod dgram;
+pub(crate) mod interfaces;

@@ -5,35 +5,35 @@
 //! helpers in `pkg`, and (kubernetes) on the data layer; never on the
 //! server or on another plugin.
 
-pub mod acl;
-pub mod any;
-pub mod autopath;
-pub mod bufsize;
-pub mod cache;
-pub mod chaos;
+pub(crate) mod acl;
+pub(crate) mod any;
+pub(crate) mod autopath;
+pub(crate) mod bufsize;
+pub(crate) mod cache;
+pub(crate) mod chaos;
 #[cfg(debug_assertions)]
-pub mod crash;
-pub mod errors;
-pub mod forward;
-pub mod header;
-pub mod health;
-pub mod hosts;
-pub mod k8s_external;
-pub mod kubernetes;
-pub mod loadbalance;
-pub mod local;
-pub mod log;
-pub mod loop_detect;
-pub mod minimal;
-pub mod nsid;
-pub mod pkg;
-pub mod prometheus;
-pub mod ready;
-pub mod registry;
-pub mod reload;
-pub mod rewrite;
-pub mod template;
-pub mod whoami;
+pub(crate) mod crash;
+pub(crate) mod errors;
+pub(crate) mod forward;
+pub(crate) mod header;
+pub(crate) mod health;
+pub(crate) mod hosts;
+pub(crate) mod k8s_external;
+pub(crate) mod kubernetes;
+pub(crate) mod loadbalance;
+pub(crate) mod local;
+pub(crate) mod log;
+pub(crate) mod loop_detect;
+pub(crate) mod minimal;
+pub(crate) mod nsid;
+pub(crate) mod pkg;
+pub(crate) mod prometheus;
+pub(crate) mod ready;
+pub(crate) mod registry;
+pub(crate) mod reload;
+pub(crate) mod rewrite;
+pub(crate) mod template;
+pub(crate) mod whoami;
 
 #[cfg(test)]
 mod tests {

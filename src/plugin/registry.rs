@@ -59,7 +59,7 @@ pub fn is_known(name: &str) -> bool {
 }
 
 /// Every value the `plugin` label of `coredns_dns_responses_total` can take.
-pub fn plugin_label_values() -> Arc<[&'static str]> {
+pub(crate) fn plugin_label_values() -> Arc<[&'static str]> {
     let mut names: Vec<&'static str> = vec![""];
     names.extend(ORDER.iter().copied());
     names.into()
@@ -67,7 +67,7 @@ pub fn plugin_label_values() -> Arc<[&'static str]> {
 
 /// What one block's setup produced beyond its chain.
 #[derive(Default)]
-pub struct BlockExtras {
+pub(crate) struct BlockExtras {
     pub bind: Vec<IpAddr>,
     pub health: Option<super::health::HealthConfig>,
     pub ready: Option<super::ready::ReadyConfig>,
@@ -77,7 +77,7 @@ pub struct BlockExtras {
 }
 
 /// What the setup of one block needs to know about where it is served.
-pub struct BlockContext<'a> {
+pub(crate) struct BlockContext<'a> {
     pub block: &'a ServerBlock,
     /// The block's zones (lower-case FQDNs), in key order.
     pub zones: &'a [String],
@@ -90,7 +90,7 @@ pub struct BlockContext<'a> {
 }
 
 /// The plugins of one block in chain order, plus the non-chain settings.
-pub struct BlockPlugins {
+pub(crate) struct BlockPlugins {
     pub chain: Vec<Arc<dyn Plugin>>,
     /// What the chain needs to know of its plugins.
     pub traits: ChainTraits,
@@ -99,7 +99,7 @@ pub struct BlockPlugins {
 
 /// Reads the `bind` directive of a block (needed before the server labels
 /// are known).
-pub fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError> {
+pub(crate) fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError> {
     let Some(tokens) = block.tokens("bind") else {
         return Ok(Vec::new());
     };
@@ -122,7 +122,7 @@ pub fn bind_addresses(block: &ServerBlock) -> Result<Vec<IpAddr>, CorefileError>
 }
 
 /// Runs every directive's setup for one block, in the fixed order.
-pub fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError> {
+pub(crate) fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, CorefileError> {
     let mut chain: Vec<Arc<dyn Plugin>> = Vec::new();
     let cluster: super::pkg::cluster::ClusterLink = Default::default();
     let mut autopath: Option<Arc<super::autopath::AutoPath>> = None;
@@ -278,7 +278,7 @@ pub struct ReadySet {
 }
 
 /// The ready set of one block: its plugins that report readiness.
-pub fn ready_plugins(chain: &[Arc<dyn Plugin>]) -> ReadySet {
+pub(crate) fn ready_plugins(chain: &[Arc<dyn Plugin>]) -> ReadySet {
     let plugins = chain
         .iter()
         .filter(|p| p.ready().is_some())

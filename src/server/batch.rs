@@ -18,7 +18,7 @@ const SLOT_BYTES: usize = 4096;
 
 /// Receive buffers and source addresses for up to `capacity` datagrams,
 /// with the `recvmmsg` headers that point into them built once.
-pub struct RecvBatch {
+pub(crate) struct RecvBatch {
     buffers: Vec<Box<[u8]>>,
     sources: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
@@ -32,7 +32,7 @@ pub struct RecvBatch {
 unsafe impl Send for RecvBatch {}
 
 impl RecvBatch {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         let mut buffers: Vec<Box<[u8]>> = (0..capacity)
             .map(|_| vec![0u8; SLOT_BYTES].into_boxed_slice())
             .collect();
@@ -63,12 +63,12 @@ impl RecvBatch {
         }
     }
 
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buffers.len()
     }
 
     /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
-    pub fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub(crate) fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
         debug_assert_eq!(self.iovecs.len(), self.headers.len());
         for header in &mut self.headers {
             header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -97,7 +97,7 @@ impl RecvBatch {
 
     /// The datagrams of the last `receive`: payload and source, skipping
     /// any that did not fit a slot or came from an unknown address family.
-    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
         (0..self.filled).filter_map(|slot| {
             let header = &self.headers[slot];
             if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
@@ -112,7 +112,7 @@ impl RecvBatch {
 /// Reusable `sendmmsg` headers, so sending a batch allocates nothing once
 /// the first batches have sized the vectors.
 #[derive(Default)]
-pub struct SendBatch {
+pub(crate) struct SendBatch {
     destinations: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
@@ -126,7 +126,11 @@ impl SendBatch {
     /// Sends each reply to its destination in as few `sendmmsg` calls as
     /// the socket allows; returns how many went out before the socket would
     /// block or refused one.
-    pub fn send(&mut self, fd: RawFd, replies: &[(Vec<u8>, SocketAddr)]) -> io::Result<usize> {
+    pub(crate) fn send(
+        &mut self,
+        fd: RawFd,
+        replies: &[(Vec<u8>, SocketAddr)],
+    ) -> io::Result<usize> {
         if replies.is_empty() {
             return Ok(0);
         }

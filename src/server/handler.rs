@@ -46,7 +46,7 @@ pub fn handle_packet(shared: &Arc<ArcSwap<Routes>>, packet: &[u8], arrival: Arri
 /// Handles one UDP packet: from the socket's memo when the same query was
 /// answered before from unchanged data, else through the chain, keeping
 /// the reply in the memo when the chain allows it.
-pub fn handle_udp_packet(
+pub(crate) fn handle_udp_packet(
     shared: &Arc<ArcSwap<Routes>>,
     packet: &[u8],
     arrival: Arrival,
@@ -185,7 +185,7 @@ impl Reentry for ArcSwap<Routes> {
 
 /// Turns a finished exchange into the bytes to send: the written reply, or
 /// the empty error reply the server writes itself, fitted to the client.
-pub fn reply_bytes(exchange: Exchange) -> Option<Vec<u8>> {
+pub(crate) fn reply_bytes(exchange: Exchange) -> Option<Vec<u8>> {
     let Exchange { req, status } = exchange;
     let mut reply = match req.reply {
         // Already fitted to the client by forward.
@@ -201,7 +201,7 @@ pub fn reply_bytes(exchange: Exchange) -> Option<Vec<u8>> {
 }
 
 /// EDNS echo and truncation (CoreDNS's ScrubWriter).
-pub fn fit(query: &Message, reply: &mut Message, proto: Proto) -> Vec<u8> {
+pub(crate) fn fit(query: &Message, reply: &mut Message, proto: Proto) -> Vec<u8> {
     wire::echo_edns(query, reply);
     wire::encode_fitted(reply, wire::client_size(query, proto))
 }

@@ -51,13 +51,13 @@ fn metrics() -> &'static ProbeMetrics {
 }
 
 /// Registers the two metrics (so they show before the first probe).
-pub fn register() {
+pub(crate) fn register() {
     metrics();
 }
 
 /// Where a listener on `address` is asked: the address itself, or
 /// 127.0.0.1 for an all-interfaces one (CoreDNS asks `localhost`).
-pub fn target(address: SocketAddr) -> SocketAddr {
+pub(crate) fn target(address: SocketAddr) -> SocketAddr {
     if address.ip().is_unspecified() {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), address.port())
     } else {
@@ -66,7 +66,7 @@ pub fn target(address: SocketAddr) -> SocketAddr {
 }
 
 /// Probes `address` once and records the outcome.
-pub async fn probe(address: SocketAddr) {
+pub(crate) async fn probe(address: SocketAddr) {
     let url = format!("http://{}/health", target(address));
     let started = Instant::now();
     let outcome = tokio::time::timeout(PROBE_TIMEOUT, get_health(target(address))).await;

@@ -223,7 +223,7 @@ fn block_addresses(
 }
 
 /// The socket address a listener binds for `key` (the wildcard when no IP).
-pub fn bind_address(key: ListenKey) -> SocketAddr {
+pub(crate) fn bind_address(key: ListenKey) -> SocketAddr {
     SocketAddr::new(
         key.ip
             .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),

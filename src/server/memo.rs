@@ -84,7 +84,7 @@ impl Entry {
 }
 
 /// The remembered replies of one UDP socket.
-pub struct Memo {
+pub(crate) struct Memo {
     routes_id: u64,
     generation: u64,
     entries: HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>,
@@ -106,7 +106,12 @@ impl Default for Memo {
 impl Memo {
     /// The remembered reply to `packet`, with the query's ID, after
     /// replaying its observations; `None` when there is none.
-    pub fn recall(&mut self, routes: &Routes, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    pub(crate) fn recall(
+        &mut self,
+        routes: &Routes,
+        packet: &[u8],
+        src: SocketAddr,
+    ) -> Option<Vec<u8>> {
         if !(12..=MAX_QUERY).contains(&packet.len()) {
             return None;
         }
@@ -135,7 +140,7 @@ impl Memo {
     /// Remembers `reply` as the answer to `packet`. `generation_seen` is
     /// the routes' data epoch read before the chain ran: if data was
     /// published since, the reply may come from the old data and is not kept.
-    pub fn remember(
+    pub(crate) fn remember(
         &mut self,
         routes: &Routes,
         generation_seen: u64,
@@ -201,12 +206,9 @@ impl Memo {
     }
 
     /// How many replies are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Forgets everything when the routing table or the data changed.

@@ -4,16 +4,16 @@
 //! listener reads its routing table through an `ArcSwap`, so a reload
 //! replaces the tables without closing a socket or dropping a query.
 
-pub mod batch;
-pub mod handler;
-pub mod health_probe;
-pub mod http;
-pub mod instance;
-pub mod memo;
-pub mod routing;
-pub mod tcp;
-pub mod tcp_table;
-pub mod udp;
+pub(crate) mod batch;
+pub(crate) mod handler;
+pub(crate) mod health_probe;
+pub(crate) mod http;
+pub(crate) mod instance;
+pub(crate) mod memo;
+pub(crate) mod routing;
+pub(crate) mod tcp;
+pub(crate) mod tcp_table;
+pub(crate) mod udp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

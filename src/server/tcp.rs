@@ -18,11 +18,11 @@ use super::udp::{canonical, reuseport_socket};
 use crate::dns::Proto;
 
 /// How long a connection may sit between queries (CoreDNS: 10s).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long reading one query may take once its length arrived.
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub fn bind_tcp(address: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind_tcp(address: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = reuseport_socket(address, Type::STREAM, Protocol::TCP)?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
@@ -32,8 +32,8 @@ pub fn bind_tcp(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// (CoreDNS has neither cap). When full, a newcomer takes the slot of the
 /// connection idle longest (`tcp_table`). `CLUSTERDNS_MAX_TCP_CONNECTIONS`
 /// and `CLUSTERDNS_MAX_TCP_PER_SOURCE` override them.
-pub const MAX_CONNECTIONS: usize = 1024;
-pub const MAX_PER_SOURCE: usize = 128;
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
+pub(crate) const MAX_PER_SOURCE: usize = 128;
 /// How long writing one reply may take (a peer that never reads).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// What a query's buffer starts at; it grows as bytes arrive, so a length
@@ -53,7 +53,7 @@ fn limits() -> Limits {
     }
 }
 
-pub async fn serve_tcp(listener: TcpListener, routes: Arc<ArcSwap<Routes>>) {
+pub(crate) async fn serve_tcp(listener: TcpListener, routes: Arc<ArcSwap<Routes>>) {
     let table = Table::new(limits());
     loop {
         let Ok((stream, src)) = listener.accept().await else {

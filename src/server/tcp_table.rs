@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 /// The table's limits.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub total: usize,
     pub per_source: usize,
 }
@@ -40,20 +40,20 @@ struct Slots {
 
 /// The connection table; clones share it.
 #[derive(Clone)]
-pub struct Table {
+pub(crate) struct Table {
     limits: Limits,
     slots: Arc<Mutex<Slots>>,
 }
 
 /// A connection's place in the table, given up when dropped.
-pub struct Slot {
+pub(crate) struct Slot {
     id: u64,
     slots: Arc<Mutex<Slots>>,
     pub evict: Arc<Notify>,
 }
 
 impl Table {
-    pub fn new(limits: Limits) -> Table {
+    pub(crate) fn new(limits: Limits) -> Table {
         Table {
             limits,
             slots: Arc::default(),
@@ -63,7 +63,7 @@ impl Table {
     /// A slot for a new connection from `source`, evicting the oldest idle
     /// connection (of that source when it is at its limit) to make room;
     /// `None` when no room can be made.
-    pub fn admit(&self, source: IpAddr) -> Option<Slot> {
+    pub(crate) fn admit(&self, source: IpAddr) -> Option<Slot> {
         let mut slots = self.slots.lock().expect("tcp table lock");
         let from_source = slots
             .entries
@@ -96,7 +96,7 @@ impl Table {
     /// How long an idle connection may wait for its next query now: the
     /// full `idle` while the table is under three quarters full, a tenth
     /// of it (at least 500 ms) beyond.
-    pub fn idle_timeout(&self, idle: Duration) -> Duration {
+    pub(crate) fn idle_timeout(&self, idle: Duration) -> Duration {
         let open = self.slots.lock().expect("tcp table lock").entries.len();
         if open * 4 >= self.limits.total * 3 {
             (idle / 10).max(Duration::from_millis(500))
@@ -105,12 +105,9 @@ impl Table {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.slots.lock().expect("tcp table lock").entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -130,7 +127,7 @@ fn evict_oldest_idle(slots: &mut Slots, source: Option<IpAddr>) -> Option<()> {
 
 impl Slot {
     /// Marks the connection as waiting for a query (evictable) or working.
-    pub fn set_idle(&self, idle: bool) {
+    pub(crate) fn set_idle(&self, idle: bool) {
         let mut slots = self.slots.lock().expect("tcp table lock");
         if let Some(entry) = slots.entries.get_mut(&self.id) {
             entry.idle_since = idle.then(Instant::now);

@@ -22,7 +22,7 @@ use crate::dns::Proto;
 
 /// A bound, non-blocking socket with `SO_REUSEPORT` (dual-stack for an
 /// IPv6 wildcard), so several sockets and processes can share a port.
-pub fn reuseport_socket(
+pub(crate) fn reuseport_socket(
     address: SocketAddr,
     kind: Type,
     protocol: Protocol,
@@ -39,10 +39,10 @@ pub fn reuseport_socket(
 }
 
 /// One UDP socket of a listener (readable interest only, see `dgram`).
-pub type ListenSocket = ReadableUdp;
+pub(crate) type ListenSocket = ReadableUdp;
 
 /// Opens one UDP socket of a listener.
-pub fn bind_udp(address: SocketAddr) -> std::io::Result<ListenSocket> {
+pub(crate) fn bind_udp(address: SocketAddr) -> std::io::Result<ListenSocket> {
     let socket = reuseport_socket(address, Type::DGRAM, Protocol::UDP)?;
     let _ = socket.set_recv_buffer_size(4 << 20);
     dgram::register(socket.into())
@@ -54,7 +54,7 @@ const BATCH: usize = 32;
 /// Serves one socket until the task is aborted: wait for readiness, take
 /// every queued query in one call, answer the local ones inline, send all
 /// answers in one call, and hand waiting chains to their own task.
-pub async fn serve_udp(socket: Arc<ListenSocket>, routes: Arc<ArcSwap<Routes>>) {
+pub(crate) async fn serve_udp(socket: Arc<ListenSocket>, routes: Arc<ArcSwap<Routes>>) {
     let local = socket
         .get_ref()
         .local_addr()
@@ -132,7 +132,7 @@ async fn send_now_or_soon(socket: &std::net::UdpSocket, bytes: &[u8], destinatio
 }
 
 /// Turns an IPv4-mapped IPv6 source (from a dual-stack socket) into IPv4.
-pub fn canonical(address: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(address: SocketAddr) -> SocketAddr {
     match address {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(v4.into(), v6.port()),

@@ -56,13 +56,13 @@ struct Rule {
     policies: Vec<Policy>,
 }
 
-pub struct Acl {
+pub(crate) struct Acl {
     rules: Vec<Rule>,
     allowed: prometheus::IntCounter,
 }
 
 /// `acl [ZONES...] { ACTION [type QTYPE...] [net SOURCE...] }`, repeated.
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     servers: &[Arc<str>],

@@ -13,10 +13,10 @@ use crate::dns::{Flow, MemoRole, Next, Plugin, Request, Status};
 /// The TTL RFC 8482's examples use, as CoreDNS sets it.
 const TTL: u32 = 8482;
 
-pub struct Any;
+pub(crate) struct Any;
 
 /// `any`, with no arguments and no block.
-pub fn setup(d: &mut Dispenser) -> Result<Any, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Any, CorefileError> {
     d.next();
     if d.next_arg() {
         return Err(d.arg_err());

@@ -36,13 +36,13 @@ enum Source {
     Fixed(Vec<String>),
 }
 
-pub struct AutoPath {
+pub(crate) struct AutoPath {
     zones: Vec<String>,
     source: Arc<Source>,
     success: IntCounter,
 }
 
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     servers: &[Arc<str>],
@@ -114,7 +114,7 @@ impl AutoPath {
     /// Warns when `@kubernetes` cannot work (no kubernetes plugin in the
     /// block, or it does not run `pods verified`): autopath then passes
     /// every query through, as CoreDNS does, but not silently.
-    pub fn check_kubernetes(&self, pods_verified: bool) {
+    pub(crate) fn check_kubernetes(&self, pods_verified: bool) {
         if let Source::Kubernetes { .. } = &*self.source
             && !pods_verified
         {

@@ -11,12 +11,12 @@ use crate::dns::{Flow, MemoRole, Next, Plugin, Request};
 /// The ceiling when the directive has no argument (DNS Flag Day 2020).
 const DEFAULT_SIZE: u16 = 1232;
 
-pub struct Bufsize {
+pub(crate) struct Bufsize {
     size: u16,
 }
 
 /// `bufsize [SIZE]`, SIZE within 512–4096 (RFC 6891's range).
-pub fn setup(d: &mut Dispenser) -> Result<Bufsize, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Bufsize, CorefileError> {
     if !d.next() {
         return Err(d.arg_err());
     }

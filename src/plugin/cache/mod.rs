@@ -12,7 +12,7 @@
 //! changes, so a new Service resolves at once even with `cache 30`.
 
 mod metrics;
-pub mod setup;
+pub(crate) mod setup;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -128,7 +128,7 @@ impl Item {
     }
 }
 
-pub struct Cache {
+pub(crate) struct Cache {
     inner: Arc<Inner>,
 }
 
@@ -140,7 +140,7 @@ struct Inner {
     metrics: metrics::CacheMetrics,
 }
 
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     servers: &[Arc<str>],

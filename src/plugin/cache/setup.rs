@@ -6,13 +6,13 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::duration::parse_go_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StaleMode {
+pub(crate) enum StaleMode {
     Immediate,
     Verify,
 }
 
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub zones: Vec<String>,
     pub success_capacity: usize,
     pub success_ttl: Duration,
@@ -36,7 +36,7 @@ pub struct Options {
 
 const DEFAULT_CAPACITY: usize = 10_000;
 
-pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
+pub(crate) fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
     d.single(|d| parse_stanza(d, block_zones))
 }
 
@@ -252,6 +252,6 @@ fn fqdn_lower(text: &str) -> String {
 }
 
 /// CoreDNS's effective capacity: 256 shards of max(capacity/256, 4).
-pub fn effective_capacity(capacity: usize) -> usize {
+pub(crate) fn effective_capacity(capacity: usize) -> usize {
     (capacity / 256).max(4) * 256
 }

@@ -13,13 +13,13 @@ use crate::dns::{Flow, Next, Plugin, Request};
 const DEFAULT_VERSION: &str = concat!("clusterdns-", env!("CARGO_PKG_VERSION"));
 const DEFAULT_AUTHORS: &[&str] = &["clusterdns"];
 
-pub struct Chaos {
+pub(crate) struct Chaos {
     version: String,
     authors: Vec<String>,
 }
 
 /// `chaos [VERSION] [AUTHORS...]`; authors are deduplicated and sorted.
-pub fn setup(d: &mut Dispenser) -> Result<Chaos, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Chaos, CorefileError> {
     let mut chaos = Chaos {
         version: DEFAULT_VERSION.to_string(),
         authors: DEFAULT_AUTHORS.iter().map(|a| a.to_string()).collect(),

@@ -5,7 +5,7 @@
 
 use crate::dns::{Flow, Next, Plugin, Request};
 
-pub struct Crash;
+pub(crate) struct Crash;
 
 impl Plugin for Crash {
     fn name(&self) -> &'static str {

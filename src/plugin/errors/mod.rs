@@ -24,11 +24,11 @@ struct Pattern {
     count: Mutex<u64>,
 }
 
-pub struct Errors {
+pub(crate) struct Errors {
     patterns: Arc<Vec<Arc<Pattern>>>,
 }
 
-pub fn setup(d: &mut Dispenser) -> Result<Errors, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Errors, CorefileError> {
     let mut patterns = Vec::new();
     while d.next_once()? {
         let args = d.remaining_args();

@@ -9,7 +9,7 @@
 mod metrics;
 mod proxy;
 mod resolve;
-pub mod setup;
+pub(crate) mod setup;
 mod tls;
 mod undecoded;
 
@@ -32,7 +32,7 @@ use setup::{Options, Policy};
 /// The whole budget of one query, and of one try.
 const QUERY_BUDGET: Duration = Duration::from_secs(5);
 
-pub struct Forward {
+pub(crate) struct Forward {
     inner: Arc<Inner>,
 }
 
@@ -48,7 +48,7 @@ struct Inner {
 }
 
 /// Parses one `forward` occurrence.
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     next_is_forward: bool,

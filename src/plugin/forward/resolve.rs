@@ -21,7 +21,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A hostname TO before resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostEntry {
+pub(crate) struct HostEntry {
     pub hostname: String,
     pub port: u16,
     pub tls: bool,
@@ -245,7 +245,7 @@ fn ask(resolver: SocketAddr, name: &Name, qtype: RecordType) -> Result<Vec<IpAdd
 
 /// One upstream as the Corefile names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct To {
+pub(crate) struct To {
     pub address: SocketAddr,
     /// `tls://`: DNS over TLS.
     pub tls: bool,

@@ -9,18 +9,18 @@ use hickory_proto::op::ResponseCode;
 use crate::corefile::{CorefileError, Dispenser};
 use crate::duration::{format_go_duration, parse_go_duration};
 
-pub use super::resolve::To;
+pub(crate) use super::resolve::To;
 use super::resolve::{HostEntry, host_entry, resolve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub(crate) enum Policy {
     Random,
     RoundRobin,
     Sequential,
 }
 
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub from: String,
     pub to: Vec<To>,
     pub except: Vec<String>,
@@ -64,10 +64,10 @@ const MAX_TO: usize = 15;
 /// inside the 170 MiB limit of `deploy/`. A healthy upstream needs far
 /// fewer: 2 000 in flight at a 20 ms round trip is 100 000 forwarded
 /// queries a second, more than one replica serves.
-pub const DEFAULT_MAX_CONCURRENT: usize = 2_000;
+pub(crate) const DEFAULT_MAX_CONCURRENT: usize = 2_000;
 
 /// Parses one `forward` occurrence (the dispenser is on the directive).
-pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
+pub(crate) fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
     let args = d.remaining_args();
     let Some((from, to)) = args.split_first() else {
         return Err(d.arg_err());
@@ -295,7 +295,7 @@ fn normalize_from(from: &str, block_zones: &[String]) -> Result<String, Corefile
 
 /// What one TO names before any lookup.
 #[derive(Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// Addresses, or a resolv.conf file's nameservers (maybe none).
     Static(Vec<To>),
     /// A hostname, looked up at setup.
@@ -310,7 +310,7 @@ impl Target {
 }
 
 /// Reads one TO: an address or file, else a hostname.
-pub fn target(entry: &str) -> Result<Target, CorefileError> {
+pub(crate) fn target(entry: &str) -> Result<Target, CorefileError> {
     match upstreams(entry) {
         Ok(tos) => Ok(Target::Static(tos)),
         Err(error) => match (host_entry(entry), error) {
@@ -361,7 +361,7 @@ fn resolvers(d: &Dispenser, args: &[String]) -> Result<Vec<SocketAddr>, Corefile
 
 /// Why a TO is not an address or file.
 #[derive(Debug)]
-pub enum NotStatic {
+pub(crate) enum NotStatic {
     /// Neither: it may still be a hostname.
     NeitherAddressNorFile,
     /// A scheme or form that is an error whatever follows.
@@ -370,7 +370,7 @@ pub enum NotStatic {
 
 /// One TO: `IP`, `IP:PORT`, `[v6]:PORT`, `dns://…`, `tls://IP[%NAME][:PORT]`,
 /// or a resolv.conf file.
-pub fn upstreams(entry: &str) -> Result<Vec<To>, NotStatic> {
+pub(crate) fn upstreams(entry: &str) -> Result<Vec<To>, NotStatic> {
     let unsupported = |text: String| Err(NotStatic::Unsupported(CorefileError::plain(text)));
     let (scheme, rest) = match entry.split_once("://") {
         Some((scheme, rest)) if SCHEMES.contains(&scheme) => (scheme, rest),

@@ -32,13 +32,13 @@ fn apply(rules: &[Rule], header: &mut Metadata) {
     }
 }
 
-pub struct Header {
+pub(crate) struct Header {
     query: Vec<Rule>,
     response: Vec<Rule>,
 }
 
 /// `header { (query|response) (set|clear) FLAGS... }`, with CoreDNS's texts.
-pub fn setup(d: &mut Dispenser) -> Result<Header, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Header, CorefileError> {
     while d.next() {
         let (mut query, mut response) = (Vec::new(), Vec::new());
         while d.next_block() {

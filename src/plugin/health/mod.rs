@@ -9,12 +9,12 @@ use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
 /// The parsed `health` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthConfig {
+pub(crate) struct HealthConfig {
     pub address: SocketAddr,
     pub lameduck: Duration,
 }
 
-pub fn setup(d: &mut Dispenser) -> Result<HealthConfig, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<HealthConfig, CorefileError> {
     let mut config = HealthConfig {
         address: parse_http_address(":8080")?,
         lameduck: Duration::ZERO,

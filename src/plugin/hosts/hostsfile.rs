@@ -12,7 +12,7 @@ use crate::dns::names::longest_match;
 
 /// The entries of one source (the file, or the Corefile's inline lines).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct HostsMap {
+pub(crate) struct HostsMap {
     name4: HashMap<String, Vec<Ipv4Addr>>,
     name6: HashMap<String, Vec<Ipv6Addr>>,
     /// Owner names `*.zone.`: one label under `zone.`, never `zone.` itself.
@@ -25,7 +25,7 @@ pub struct HostsMap {
 impl HostsMap {
     /// Reads hosts-file text. Only names under one of `origins` are kept;
     /// `reverse` says whether addresses map back to their names.
-    pub fn parse(text: &[u8], origins: &[String], reverse: bool) -> HostsMap {
+    pub(crate) fn parse(text: &[u8], origins: &[String], reverse: bool) -> HostsMap {
         let mut map = HostsMap::default();
         for line in text.split(|&b| b == b'\n') {
             let line = line.split(|&b| b == b'#').next().unwrap_or_default();
@@ -65,23 +65,23 @@ impl HostsMap {
     }
 
     /// The IPv4 addresses of a lower-case FQDN (its own, else a wildcard's).
-    pub fn v4(&self, name: &str) -> &[Ipv4Addr] {
+    pub(crate) fn v4(&self, name: &str) -> &[Ipv4Addr] {
         lookup(&self.name4, &self.wild4, name)
     }
 
     /// The IPv6 addresses of a lower-case FQDN (its own, else a wildcard's).
-    pub fn v6(&self, name: &str) -> &[Ipv6Addr] {
+    pub(crate) fn v6(&self, name: &str) -> &[Ipv6Addr] {
         lookup(&self.name6, &self.wild6, name)
     }
 
     /// The names an address was listed with.
-    pub fn names(&self, address: IpAddr) -> &[String] {
+    pub(crate) fn names(&self, address: IpAddr) -> &[String] {
         self.names.get(&address).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The number of entries, counted as CoreDNS's `coredns_hosts_entries`
     /// counts them (every address of every name, plus every reverse name).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         fn total<T>(map: &HashMap<String, Vec<T>>) -> usize {
             map.values().map(Vec::len).sum()
         }
@@ -90,10 +90,6 @@ impl HostsMap {
             + total(&self.wild4)
             + total(&self.wild6)
             + self.names.values().map(Vec::len).sum::<usize>()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

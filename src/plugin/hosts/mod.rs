@@ -9,7 +9,7 @@
 
 mod hostsfile;
 mod metrics;
-pub mod setup;
+pub(crate) mod setup;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::names::longest_match;
 use crate::dns::{DataEpoch, Flow, MemoRole, Next, Plugin, Request, Status};
 use crate::plugin::pkg::reverse::reverse_address;
-pub use hostsfile::HostsMap;
+pub(crate) use hostsfile::HostsMap;
 use setup::Options;
 
 /// What was read from the file last, and the stamp it was read at.
@@ -34,7 +34,7 @@ struct FileState {
     stamp: Option<(SystemTime, u64)>,
 }
 
-pub struct Hosts {
+pub(crate) struct Hosts {
     data: Arc<Data>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -48,7 +48,7 @@ struct Data {
 }
 
 /// Parses the directive and reads the file once (nothing is contacted).
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     epoch: &DataEpoch,

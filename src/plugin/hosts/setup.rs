@@ -9,7 +9,7 @@ use crate::plugin::pkg::zones::{Fall, zones_from_args};
 
 /// The parsed `hosts` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
+pub(crate) struct Options {
     pub path: PathBuf,
     /// The zones answered (the block's when none are given).
     pub origins: Vec<String>,
@@ -23,7 +23,7 @@ pub struct Options {
     pub fall_unsupported: bool,
 }
 
-pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
+pub(crate) fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
     let mut o = Options {
         path: PathBuf::from("/etc/hosts"),
         origins: block_zones.to_vec(),

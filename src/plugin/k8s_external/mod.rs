@@ -31,14 +31,14 @@ use crate::plugin::pkg::reverse::reverse_address;
 use crate::plugin::pkg::service_labels::{matches, strip_underscore};
 use setup::Options;
 
-pub struct External {
+pub(crate) struct External {
     o: Options,
     /// `APEX.ZONE` for each zone, in lower case: where the name servers live.
     sub_apexes: Vec<String>,
     cluster: ClusterLink,
 }
 
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     cluster: ClusterLink,
@@ -56,7 +56,7 @@ pub fn setup(
 impl External {
     /// CoreDNS refuses to start without kubernetes in the block; the
     /// registry calls this once the whole block is set up.
-    pub fn check_kubernetes(&self) -> Result<(), CorefileError> {
+    pub(crate) fn check_kubernetes(&self) -> Result<(), CorefileError> {
         match self.cluster.get() {
             Some(_) => Ok(()),
             None => Err(CorefileError::plain("kubernetes plugin not loaded")),

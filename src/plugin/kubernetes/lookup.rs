@@ -20,7 +20,7 @@ use crate::plugin::pkg::service_labels::matches;
 
 /// How pod names are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodMode {
+pub(crate) enum PodMode {
     Disabled,
     Insecure,
     Verified,

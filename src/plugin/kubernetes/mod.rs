@@ -7,7 +7,7 @@
 
 mod lookup;
 mod parse;
-pub mod setup;
+pub(crate) mod setup;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use crate::logging;
 use lookup::{Outcome, Settings};
 use setup::Options;
 
-pub struct Kubernetes {
+pub(crate) struct Kubernetes {
     settings: Arc<Settings>,
     fallthrough: Option<Vec<String>>,
     options: Options,
@@ -41,7 +41,7 @@ pub struct Kubernetes {
 
 /// Sets the plugin up without contacting anything (so `-check` can run it).
 /// `local_ips` are our addresses for NS answers.
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     block_zones: &[String],
     local_ips: Vec<IpAddr>,
@@ -97,13 +97,8 @@ impl Drop for Kubernetes {
 }
 
 impl Kubernetes {
-    /// The current index (shared with autopath and the cache invalidation).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
     /// What the other plugins of the block may read (`plugin/pkg/cluster.rs`).
-    pub fn cluster(&self) -> crate::plugin::pkg::cluster::Cluster {
+    pub(crate) fn cluster(&self) -> crate::plugin::pkg::cluster::Cluster {
         crate::plugin::pkg::cluster::Cluster {
             shared: self.shared.clone(),
             zones: self.settings.zones.clone(),
@@ -115,13 +110,8 @@ impl Kubernetes {
     }
 
     /// Whether the pod index is kept (`pods verified`).
-    pub fn pods_verified(&self) -> bool {
+    pub(crate) fn pods_verified(&self) -> bool {
         self.settings.pods == lookup::PodMode::Verified
-    }
-
-    /// The zones this plugin answers.
-    pub fn zones(&self) -> &[String] {
-        &self.settings.zones
     }
 
     fn falls_through(&self, lower: &str) -> bool {

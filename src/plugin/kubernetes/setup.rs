@@ -9,7 +9,7 @@ use crate::kubernetes::client::Connection;
 use crate::plugin::pkg::zones::zones_from_args;
 
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub zones: Vec<String>,
     pub connection: Connection,
     pub pods: PodMode,
@@ -26,7 +26,7 @@ pub struct Options {
 }
 
 /// Parses the directive. `block_zones` are the server block's zones.
-pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
+pub(crate) fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Options, CorefileError> {
     d.single(|d| parse_stanza(d, block_zones))
 }
 

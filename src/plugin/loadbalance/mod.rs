@@ -11,9 +11,9 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::Request;
 use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin};
 
-pub struct LoadBalance;
+pub(crate) struct LoadBalance;
 
-pub fn setup(d: &mut Dispenser) -> Result<LoadBalance, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<LoadBalance, CorefileError> {
     while d.next() {
         let args = d.remaining_args();
         match args.first().map(String::as_str) {
@@ -88,7 +88,7 @@ fn shuffles(records: &[Record]) -> bool {
 }
 
 /// `CNAMEs ++ others ++ shuffled A/AAAA ++ shuffled MX`.
-pub fn round_robin(records: &mut Vec<Record>) {
+pub(crate) fn round_robin(records: &mut Vec<Record>) {
     if records.len() < 2 {
         return;
     }

@@ -28,12 +28,12 @@ const ZONES: [&str; 4] = [
 ];
 const LOCALHOST: &str = "localhost.";
 
-pub struct Local {
+pub(crate) struct Local {
     localhost_prefix: bool,
 }
 
 /// `local [{ localhost_prefix on|off }]`.
-pub fn setup(d: &mut Dispenser) -> Result<Local, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Local, CorefileError> {
     let mut local = Local {
         localhost_prefix: true,
     };

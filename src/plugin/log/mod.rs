@@ -40,11 +40,11 @@ struct Rule {
     classes: Vec<Class>,
 }
 
-pub struct Log {
+pub(crate) struct Log {
     rules: Arc<Vec<Rule>>,
 }
 
-pub fn setup(d: &mut Dispenser) -> Result<Log, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Log, CorefileError> {
     let mut rules = Vec::new();
     while d.next() {
         let first_new = rules.len();
@@ -205,7 +205,7 @@ impl HitObserver for RememberedLine {
 }
 
 /// What the log line reports about the reply.
-pub struct Written<'a> {
+pub(crate) struct Written<'a> {
     pub reply: Option<&'a Message>,
     pub rsize: usize,
     pub start: Instant,

@@ -31,7 +31,7 @@ enum Probe {
     Failed,
 }
 
-pub struct Loop {
+pub(crate) struct Loop {
     inner: Arc<Inner>,
 }
 
@@ -48,7 +48,7 @@ struct Inner {
 }
 
 /// `zone` is the block's first key; `port` its port; `bind` the first bind address.
-pub fn setup(
+pub(crate) fn setup(
     d: &mut Dispenser,
     zone: &str,
     port: u16,

@@ -7,10 +7,10 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::typify::{ReplyType, typify};
 use crate::dns::{Flow, Next, Plugin, Request};
 
-pub struct Minimal;
+pub(crate) struct Minimal;
 
 /// `minimal`, with no arguments.
-pub fn setup(d: &mut Dispenser) -> Result<Minimal, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Minimal, CorefileError> {
     d.next();
     if d.next_arg() {
         return Err(d.arg_err());

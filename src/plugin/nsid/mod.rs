@@ -11,12 +11,12 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::wire::echo_edns;
 use crate::dns::{Flow, Next, Plugin, Request};
 
-pub struct Nsid {
+pub(crate) struct Nsid {
     payload: NSIDPayload,
 }
 
 /// `nsid [DATA...]`, once per block; the words of DATA joined by spaces.
-pub fn setup(d: &mut Dispenser) -> Result<Nsid, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Nsid, CorefileError> {
     let mut data = hostname();
     while d.next_once()? {
         let args = d.remaining_args();

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use crate::kubernetes::source::Shared;
 
 /// What the kubernetes plugin of a block shares.
-pub struct Cluster {
+pub(crate) struct Cluster {
     /// The published data.
     pub shared: Arc<Shared>,
     /// The plugin's zones (lower-case FQDNs).
@@ -30,11 +30,11 @@ pub struct Cluster {
 impl Cluster {
     /// Whether names in `namespace` are answered: allowed by `namespaces`
     /// and present (namespace labels already filtered the data).
-    pub fn exposes(&self, namespace: &str) -> bool {
+    pub(crate) fn exposes(&self, namespace: &str) -> bool {
         (self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace))
             && self.shared.index.load().namespaces.contains(namespace)
     }
 }
 
 /// The block's kubernetes data, once its kubernetes plugin is set up.
-pub type ClusterLink = Arc<OnceLock<Cluster>>;
+pub(crate) type ClusterLink = Arc<OnceLock<Cluster>>;

@@ -15,7 +15,7 @@
 use regex::Regex;
 
 /// The pattern with Go's semantics, compiled.
-pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&rewrite(pattern))
 }
 

@@ -10,7 +10,7 @@
 
 /// `strconv.ParseUint(s, base, bits)`: base 0 reads the prefix, 2–36 is
 /// taken as given; bits 0 means 64. Errors read as Go's do.
-pub fn parse_uint(s: &str, base: i128, bits: i128) -> Result<u64, String> {
+pub(crate) fn parse_uint(s: &str, base: i128, bits: i128) -> Result<u64, String> {
     let error = |what: &str| format!("strconv.ParseUint: parsing {s:?}: {what}");
     if s.is_empty() {
         return Err(error("invalid syntax"));

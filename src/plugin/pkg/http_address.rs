@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use crate::corefile::{CorefileError, Dispenser};
 
 /// Reads the optional `ADDRESS` argument of health, ready and prometheus.
-pub fn address_argument(d: &mut Dispenser, address: &mut SocketAddr) -> Result<(), CorefileError> {
+pub(crate) fn address_argument(
+    d: &mut Dispenser,
+    address: &mut SocketAddr,
+) -> Result<(), CorefileError> {
     let args = d.remaining_args();
     match args.as_slice() {
         [] => Ok(()),
@@ -20,7 +23,7 @@ pub fn address_argument(d: &mut Dispenser, address: &mut SocketAddr) -> Result<(
 /// Parses `HOST:PORT` for the HTTP listeners: an empty host means every
 /// interface, IPv6 included (`[::]`, which the listener binds dual-stack,
 /// as Go's `net.Listen(":8080")` does), `localhost` means 127.0.0.1.
-pub fn parse_http_address(text: &str) -> Result<SocketAddr, CorefileError> {
+pub(crate) fn parse_http_address(text: &str) -> Result<SocketAddr, CorefileError> {
     let missing_port = || CorefileError::plain(format!("address {text}: missing port in address"));
     let (host, port) = text.rsplit_once(':').ok_or_else(missing_port)?;
     let port: u16 = port

@@ -4,7 +4,7 @@
 use hickory_proto::op::ResponseCode;
 
 /// The rcode `name` (upper case, as miekg spells it) stands for.
-pub fn by_name(name: &str) -> Option<ResponseCode> {
+pub(crate) fn by_name(name: &str) -> Option<ResponseCode> {
     let number: u16 = match name {
         "NOERROR" => 0,
         "FORMERR" => 1,
@@ -31,6 +31,6 @@ pub fn by_name(name: &str) -> Option<ResponseCode> {
 }
 
 /// The rcode with this number (extended rcodes included).
-pub fn by_number(number: u16) -> ResponseCode {
+pub(crate) fn by_number(number: u16) -> ResponseCode {
     ResponseCode::from((number >> 4) as u8, (number & 0xF) as u8)
 }

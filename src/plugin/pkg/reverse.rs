@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 /// The IP of a full reverse name (4 octets under in-addr.arpa, 32 nibbles
 /// under ip6.arpa), or None.
-pub fn reverse_address(name: &str) -> Option<IpAddr> {
+pub(crate) fn reverse_address(name: &str) -> Option<IpAddr> {
     if let Some(rest) = name.strip_suffix(".in-addr.arpa.") {
         let octets: Vec<&str> = rest.split('.').collect();
         if octets.len() != 4 {

@@ -2,12 +2,12 @@
 //! read as CoreDNS reads them for kubernetes and k8s_external alike.
 
 /// A label without its leading underscore, if it has one.
-pub fn strip_underscore(label: &str) -> &str {
+pub(crate) fn strip_underscore(label: &str) -> &str {
     label.strip_prefix('_').unwrap_or(label)
 }
 
 /// Whether a port or protocol label fits a Service's: empty fits all,
 /// otherwise compared without case.
-pub fn matches(wanted: &str, value: &str) -> bool {
+pub(crate) fn matches(wanted: &str, value: &str) -> bool {
     wanted.is_empty() || wanted.eq_ignore_ascii_case(value)
 }

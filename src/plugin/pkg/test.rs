@@ -19,11 +19,11 @@ use crate::dns::{Chain, DataEpoch, Exchange, Flow, Origin, Proto, Request};
 use crate::plugin::registry::{self, BlockContext};
 
 /// The client address every query comes from unless a case says otherwise.
-pub const CLIENT: &str = "127.0.0.1:40000";
+pub(crate) const CLIENT: &str = "127.0.0.1:40000";
 
 /// The chain of the first server block of `corefile`, as the server would
 /// build it (same registry, same order).
-pub fn chain(corefile: &str) -> Arc<Chain> {
+pub(crate) fn chain(corefile: &str) -> Arc<Chain> {
     let block = first_block(corefile);
     let zones = block_zones(&block);
     let epoch = DataEpoch::default();
@@ -39,7 +39,7 @@ pub fn chain(corefile: &str) -> Arc<Chain> {
 }
 
 /// The setup error of the first block of `corefile`, as text.
-pub fn setup_error(corefile: &str) -> String {
+pub(crate) fn setup_error(corefile: &str) -> String {
     let block = first_block(corefile);
     let zones = block_zones(&block);
     let epoch = DataEpoch::default();
@@ -74,7 +74,7 @@ fn block_zones(block: &ServerBlock) -> Vec<String> {
 }
 
 /// A query for `name` and `qtype` with RD set, as a client sends it.
-pub fn query(name: &str, qtype: RecordType) -> Message {
+pub(crate) fn query(name: &str, qtype: RecordType) -> Message {
     let mut msg = Message::new(4242, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     msg.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
@@ -83,7 +83,7 @@ pub fn query(name: &str, qtype: RecordType) -> Message {
 
 /// Runs `msg` through `chain` from `client` over `proto`, waiting for a
 /// pending exchange on a runtime of its own.
-pub fn exchange(chain: &Arc<Chain>, msg: Message, client: &str, proto: Proto) -> Exchange {
+pub(crate) fn exchange(chain: &Arc<Chain>, msg: Message, client: &str, proto: Proto) -> Exchange {
     let src: SocketAddr = client.parse().expect("client address");
     let qname = lower_fqdn(msg.queries[0].name());
     let origin = Origin {
@@ -104,12 +104,12 @@ pub fn exchange(chain: &Arc<Chain>, msg: Message, client: &str, proto: Proto) ->
 
 /// The reply `chain` gives a UDP query for `name` and `qtype`; a chain
 /// that wrote nothing yields an empty reply with the status's rcode.
-pub fn ask(chain: &Arc<Chain>, name: &str, qtype: RecordType) -> Message {
+pub(crate) fn ask(chain: &Arc<Chain>, name: &str, qtype: RecordType) -> Message {
     reply_of(exchange(chain, query(name, qtype), CLIENT, Proto::Udp))
 }
 
 /// The written reply, or the server's empty error reply.
-pub fn reply_of(exchange: Exchange) -> Message {
+pub(crate) fn reply_of(exchange: Exchange) -> Message {
     match exchange.req.reply {
         Some(reply) => reply.msg,
         None => crate::dns::wire::reply_to(&exchange.req.msg, exchange.status.rcode),
@@ -118,7 +118,7 @@ pub fn reply_of(exchange: Exchange) -> Message {
 
 /// One row of a table test (CoreDNS's `test.Case`): the question, the
 /// rcode, and each section's records in presentation form, in any order.
-pub struct Case {
+pub(crate) struct Case {
     pub qname: &'static str,
     pub qtype: RecordType,
     pub rcode: ResponseCode,
@@ -129,7 +129,7 @@ pub struct Case {
 
 impl Case {
     /// A NOERROR case with only an answer section.
-    pub const fn answer(
+    pub(crate) const fn answer(
         qname: &'static str,
         qtype: RecordType,
         answer: &'static [&'static str],
@@ -146,7 +146,7 @@ impl Case {
 }
 
 /// Checks every case against `chain`, reporting all mismatches at once.
-pub fn check(chain: &Arc<Chain>, cases: &[Case]) {
+pub(crate) fn check(chain: &Arc<Chain>, cases: &[Case]) {
     let mut failures = Vec::new();
     for case in cases {
         let reply = ask(chain, case.qname, case.qtype);
@@ -173,7 +173,7 @@ pub fn check(chain: &Arc<Chain>, cases: &[Case]) {
 }
 
 /// A section in presentation form, whitespace collapsed, sorted.
-pub fn section(records: &[hickory_proto::rr::Record]) -> Vec<String> {
+pub(crate) fn section(records: &[hickory_proto::rr::Record]) -> Vec<String> {
     let mut lines: Vec<String> = records
         .iter()
         .filter(|r| r.record_type() != RecordType::OPT)
@@ -195,7 +195,7 @@ fn collapse(line: &str) -> String {
 
 /// The tokens of `directive` in the first block of `corefile`, for a
 /// plugin's own `setup` (read with `Dispenser::new`).
-pub fn directive_tokens(corefile: &str, directive: &str) -> Vec<crate::corefile::Token> {
+pub(crate) fn directive_tokens(corefile: &str, directive: &str) -> Vec<crate::corefile::Token> {
     first_block(corefile)
         .tokens(directive)
         .unwrap_or_else(|| panic!("no {directive} in {corefile:?}"))
@@ -203,7 +203,7 @@ pub fn directive_tokens(corefile: &str, directive: &str) -> Vec<crate::corefile:
 }
 
 /// A block serving the bundled seed snapshot, with `plugins` in front.
-pub fn seed_corefile(plugins: &str, kubernetes_options: &str) -> String {
+pub(crate) fn seed_corefile(plugins: &str, kubernetes_options: &str) -> String {
     format!(
         ".:53 {{\n{plugins}\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  snapshot {}/demo/seed-cluster.yaml\n  {kubernetes_options}\n }}\n}}\n",
         env!("CARGO_MANIFEST_DIR")

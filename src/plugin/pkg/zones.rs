@@ -6,7 +6,7 @@ use crate::dns::names::longest_match;
 
 /// `args` as lower-case FQDN zones (a CIDR gives its reverse zones), or
 /// `default` when there are none.
-pub fn zones_from_args(
+pub(crate) fn zones_from_args(
     args: Vec<String>,
     default: &[String],
 ) -> Result<Vec<String>, CorefileError> {
@@ -25,20 +25,20 @@ pub fn zones_from_args(
 /// CoreDNS's `fall.F`: `None` never falls through; `Some(zones)` falls
 /// through for names under one of them (`.` for all).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fall(pub Option<Vec<String>>);
+pub(crate) struct Fall(pub Option<Vec<String>>);
 
 impl Fall {
     /// `fallthrough [ZONES...]`: all zones when none are given.
-    pub fn from_args(args: Vec<String>) -> Result<Fall, CorefileError> {
+    pub(crate) fn from_args(args: Vec<String>) -> Result<Fall, CorefileError> {
         Ok(Fall(Some(zones_from_args(args, &[".".to_string()])?)))
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.0.is_some()
     }
 
     /// Whether a lower-case FQDN falls through.
-    pub fn through(&self, name: &str) -> bool {
+    pub(crate) fn through(&self, name: &str) -> bool {
         self.0
             .as_ref()
             .is_some_and(|zones| longest_match(zones.iter().map(String::as_str), name).is_some())

@@ -15,7 +15,7 @@ use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin};
 use crate::metrics::{Outcome, QueryReplay, Replay, ZoneMetrics};
 use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
-pub fn setup(d: &mut Dispenser) -> Result<SocketAddr, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<SocketAddr, CorefileError> {
     let mut address = parse_http_address("localhost:9153")?;
     while d.next_once()? {
         address_argument(d, &mut address)?;
@@ -38,7 +38,7 @@ struct ServerMetrics {
     zones: Vec<(String, Arc<ZoneMetrics>)>,
 }
 
-pub struct Prometheus {
+pub(crate) struct Prometheus {
     servers: Arc<Vec<ServerMetrics>>,
     writer_label: &'static str,
 }
@@ -48,7 +48,7 @@ impl Prometheus {
     /// the block's keys; `plugin_names` every possible `plugin` label value.
     /// `writer_label` is the `plugin` label of written replies: CoreDNS
     /// 1.14.7 tags the writer wrapping its recorder, i.e. the next plugin.
-    pub fn new(
+    pub(crate) fn new(
         servers: &[Arc<str>],
         zones: &[String],
         plugin_names: Arc<[&'static str]>,

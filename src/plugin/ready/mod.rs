@@ -7,12 +7,12 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadyConfig {
+pub(crate) struct ReadyConfig {
     pub address: SocketAddr,
     pub continuously: bool,
 }
 
-pub fn setup(d: &mut Dispenser) -> Result<ReadyConfig, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<ReadyConfig, CorefileError> {
     let mut config = ReadyConfig {
         address: parse_http_address(":8181")?,
         continuously: false,

@@ -21,7 +21,7 @@ const MIN_JITTER: Duration = Duration::from_secs(1);
 
 /// Parses `reload [INTERVAL] [JITTER]` (only the first occurrence counts)
 /// and returns the period, with the jitter drawn once: INTERVAL ±JITTER/2.
-pub fn setup(d: &mut Dispenser) -> Result<Duration, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Duration, CorefileError> {
     d.next();
     let args = d.remaining_args();
     if args.len() > 2 {
@@ -62,7 +62,7 @@ pub fn setup(d: &mut Dispenser) -> Result<Duration, CorefileError> {
 /// The SHA-512 of parsed server blocks: keys, directive names and argument
 /// texts (line breaks inside a directive are kept as token boundaries), so
 /// comments and whitespace never count.
-pub fn config_hash(blocks: &[ServerBlock]) -> String {
+pub(crate) fn config_hash(blocks: &[ServerBlock]) -> String {
     let mut hasher = Sha512::new();
     for block in blocks {
         hasher.update(b"block\0");

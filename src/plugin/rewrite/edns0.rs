@@ -24,7 +24,7 @@ const NSID: u16 = 3;
 const SUBNET: u16 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EdnsAction {
+pub(crate) enum EdnsAction {
     Append,
     Replace,
     Set,
@@ -33,7 +33,7 @@ pub enum EdnsAction {
 
 /// What a `local` option carries.
 #[derive(Debug)]
-pub enum LocalData {
+pub(crate) enum LocalData {
     Bytes(Vec<u8>),
     Variable(Variable),
 }
@@ -41,7 +41,7 @@ pub enum LocalData {
 /// `{qname}`, `{client_ip}`, …; metadata names (`{a/b}`) have no value here
 /// (there is no metadata plugin), so their rules change nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Variable {
+pub(crate) enum Variable {
     Qname,
     Qtype,
     ClientIp,
@@ -53,7 +53,7 @@ pub enum Variable {
 }
 
 #[derive(Debug)]
-pub enum Edns0Rule {
+pub(crate) enum Edns0Rule {
     Local {
         action: EdnsAction,
         code: u16,
@@ -73,7 +73,7 @@ pub enum Edns0Rule {
 }
 
 impl Edns0Rule {
-    pub fn apply(&self, req: &mut Request) -> Outcome {
+    pub(crate) fn apply(&self, req: &mut Request) -> Outcome {
         match self {
             Edns0Rule::Local {
                 action,

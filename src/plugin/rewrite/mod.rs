@@ -25,14 +25,14 @@ use crate::dns::names::lower_fqdn;
 use crate::dns::{Exchange, Flow, Next, Plugin, Request, Status};
 use rules::{Outcome, ResponseRule, Rule};
 
-pub use setup::setup;
+pub(crate) use setup::setup;
 
-pub struct Rewrite {
+pub(crate) struct Rewrite {
     rules: Vec<Rule>,
 }
 
 impl Rewrite {
-    pub fn new(rules: Vec<Rule>) -> Rewrite {
+    pub(crate) fn new(rules: Vec<Rule>) -> Rewrite {
         Rewrite { rules }
     }
 }

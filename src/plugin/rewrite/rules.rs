@@ -12,14 +12,14 @@ use regex::Regex;
 
 /// What a rule does once it has changed the question.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Next {
+pub(crate) enum Next {
     Stop,
     Continue,
 }
 
 /// How a rule matches a name (`exact` unless the rule names another).
 #[derive(Debug)]
-pub enum Matcher {
+pub(crate) enum Matcher {
     Exact(String),
     Prefix(String),
     Suffix(String),
@@ -28,7 +28,7 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         match self {
             Matcher::Exact(from) => name == from,
             Matcher::Prefix(prefix) => name.starts_with(prefix.as_str()),
@@ -41,7 +41,7 @@ impl Matcher {
 
 /// A string rewrite used on names in a reply.
 #[derive(Debug, Clone)]
-pub enum StringRewrite {
+pub(crate) enum StringRewrite {
     /// `FROM` regex to `TO` with `{N}` groups.
     Regex(Regex, String),
     /// The whole name, or its tail at a label boundary, mapped back.
@@ -51,7 +51,7 @@ pub enum StringRewrite {
 }
 
 impl StringRewrite {
-    pub fn apply(&self, src: &str) -> String {
+    pub(crate) fn apply(&self, src: &str) -> String {
         match self {
             StringRewrite::Regex(pattern, replacement) => match pattern.captures(src) {
                 Some(groups) => expand(replacement, &groups),
@@ -89,7 +89,7 @@ pub(super) fn expand(replacement: &str, groups: &regex::Captures<'_>) -> String 
 
 /// A change made to every record of the reply.
 #[derive(Debug, Clone)]
-pub enum ResponseRule {
+pub(crate) enum ResponseRule {
     /// The owner name.
     Name(StringRewrite),
     /// The name a record points at (CNAME, NS, PTR, SOA, SRV, MX, NAPTR).
@@ -110,7 +110,7 @@ pub enum ResponseRule {
 }
 
 impl ResponseRule {
-    pub fn apply(&self, record: &mut Record) {
+    pub(crate) fn apply(&self, record: &mut Record) {
         match self {
             ResponseRule::Name(rewrite) => {
                 let old = record.name.to_ascii();
@@ -142,7 +142,7 @@ impl ResponseRule {
     }
 
     /// The part of the rule that acts on the whole reply.
-    pub fn apply_to_message(&self, reply: &mut Message) {
+    pub(crate) fn apply_to_message(&self, reply: &mut Message) {
         match self {
             ResponseRule::Rcode { from, to } if reply.metadata.response_code == *from => {
                 reply.metadata.response_code = *to;
@@ -191,7 +191,7 @@ fn pointed_name(data: &mut RData) -> Option<&mut Name> {
 
 /// What a rule does to the question.
 #[derive(Debug)]
-pub enum Action {
+pub(crate) enum Action {
     /// The name, with the reply rules to undo it: `auto` adds the rules
     /// that map the new name back (for `exact` always; for `suffix` a
     /// reverse suffix swap).
@@ -226,13 +226,13 @@ pub enum Action {
 }
 
 #[derive(Debug)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub next: Next,
     pub action: Action,
 }
 
 /// The outcome of one rule on a question.
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ignored,
     Done(Vec<ResponseRule>),
     /// The new name is not a valid domain name.
@@ -242,7 +242,7 @@ pub enum Outcome {
 impl Rule {
     /// Applies the rule to `question`, whose name in lower case with a dot
     /// is `name`.
-    pub fn apply(&self, question: &mut Query, name: &str) -> Outcome {
+    pub(crate) fn apply(&self, question: &mut Query, name: &str) -> Outcome {
         match &self.action {
             Action::Name {
                 matcher,

@@ -17,7 +17,7 @@ use crate::plugin::pkg::{go_regex, rcode};
 /// Longest regular expression a rule accepts.
 const MAX_REGEX_LEN: usize = 10_000;
 
-pub fn setup(d: &mut Dispenser) -> Result<Vec<Rule>, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Vec<Rule>, CorefileError> {
     let mut rules = Vec::new();
     while d.next() {
         let (file, line) = (d.file().to_string(), d.line());

@@ -31,14 +31,14 @@ use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin, Request, Status};
 use crate::plugin::pkg::zones::Fall;
 use gotmpl::{Data, GoTemplate, Question};
 
-pub struct Template {
+pub(crate) struct Template {
     /// Every template's zones: queries elsewhere pass untouched.
     zones: Vec<String>,
     rules: Vec<Rule>,
 }
 
 /// One `template` directive.
-pub struct Rule {
+pub(crate) struct Rule {
     zones: Vec<String>,
     /// `None` is ANY.
     qclass: Option<DNSClass>,
@@ -67,7 +67,7 @@ impl Rule {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
+pub(crate) enum Section {
     Answer,
     Additional,
     Authority,
@@ -84,14 +84,14 @@ impl Section {
 }
 
 /// One `answer`, `additional` or `authority` argument.
-pub struct Fragment {
+pub(crate) struct Fragment {
     section: Section,
     /// The template as the failure metrics name it.
     label: String,
     template: GoTemplate,
 }
 
-pub fn setup(d: &mut Dispenser, block_zones: &[String]) -> Result<Template, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser, block_zones: &[String]) -> Result<Template, CorefileError> {
     let rules = setup::parse(d, block_zones)?;
     let mut zones: Vec<String> = rules.iter().flat_map(|r| r.zones.clone()).collect();
     zones.dedup();
@@ -101,7 +101,7 @@ pub fn setup(d: &mut Dispenser, block_zones: &[String]) -> Result<Template, Core
 impl Template {
     /// Whether some template answers classes other than IN, so such
     /// queries must enter the chain.
-    pub fn takes_other_classes(&self) -> bool {
+    pub(crate) fn takes_other_classes(&self) -> bool {
         self.rules.iter().any(|r| r.qclass != Some(DNSClass::IN))
     }
 }

@@ -12,9 +12,9 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::{Flow, Next, Plugin};
 use crate::dns::{Proto, Request};
 
-pub struct Whoami;
+pub(crate) struct Whoami;
 
-pub fn setup(d: &mut Dispenser) -> Result<Whoami, CorefileError> {
+pub(crate) fn setup(d: &mut Dispenser) -> Result<Whoami, CorefileError> {
     d.next();
     if d.next_arg() {
         return Err(d.arg_err());

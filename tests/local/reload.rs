@@ -2,7 +2,7 @@
 //! edits that keep the old configuration serving, comment-only edits, and
 //! queries and health probes that never fail across many reloads.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,13 @@
 //! TCP sockets, with the fixtures loaded through the snapshot source.
 //!
 //! Not here: V36 and V78–V80 need forward/autopath/file (tested in their
-//! own files or by the differential), V39 (unsynced) is in `tests/unsynced.rs`, V48 and V99 need an injected
+//! own files or by the differential), V39 (unsynced) is in `tests/local/unsynced.rs`, V48 and V99 need an injected
 //! local IP (covered by the differential against CoreDNS), V67–V71 are the
 //! `zonal` extension, V72–V77, V81, V82 are F5 (the real-cluster CI) whose
 //! shapes the differential test covers, and V90/V94/V95 are server or
 //! autopath behaviour tested elsewhere.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

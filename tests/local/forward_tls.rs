@@ -3,7 +3,7 @@
 //! come through, the connection must be pooled, and the certificate must
 //! be checked against `tls_servername`, the TO's `%NAME`, or the address.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 

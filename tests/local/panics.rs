@@ -3,7 +3,7 @@
 //! and every UDP worker and the TCP listener go on answering. Uses the
 //! debug-only `crash` plugin.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

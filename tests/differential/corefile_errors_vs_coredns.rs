@@ -2,7 +2,7 @@
 //! (same text, same FILE:LINE) and exit 1, both when starting and with
 //! `-check`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

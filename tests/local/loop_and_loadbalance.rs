@@ -2,7 +2,7 @@
 //! with CoreDNS's line; a normal upstream is not. loadbalance: answers are
 //! shuffled, CNAMEs first.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The snapshot source: the README's demo, re-reading a changed file, and
 //! keeping the last good data when the file turns invalid.
 
-mod support;
+use crate::support;
 
 use std::net::IpAddr;
 use std::time::Duration;

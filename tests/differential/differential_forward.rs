@@ -2,7 +2,7 @@
 //! and the same stub upstream must give the same rcode, flags, sections and
 //! TTLs, over UDP and TCP, with and without EDNS.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //! ports, every `forward` to a stub upstream, and `kubernetes` to the test
 //! apiserver's kubeconfig. The same text goes to both servers.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! the same bytes from the same source address reach both, and the replies
 //! (normalised) and the log lines (minus the duration) must match.
 
-mod support;
+use crate::support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Malformed input over real sockets: every case gets FORMERR or is
 //! dropped as CoreDNS (miekg) does, and the server keeps answering.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -3,7 +3,7 @@
 //! the SOA), names that need no data still answer, and `/ready` is 503,
 //! already during the startup wait.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

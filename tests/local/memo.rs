@@ -5,7 +5,7 @@
 //! remembered reply follows changed data is `snapshot.rs`'s re-read test
 //! and the e2e create/update/delete test, which ask the same name again.)
 
-mod support;
+use crate::support;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;

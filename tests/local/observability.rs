@@ -1,6 +1,6 @@
 //! Log lines, metrics and the health/ready endpoints, over real sockets.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! next_on_nodata, source_address, max_age, and the ExternalName chase
 //! through the server.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

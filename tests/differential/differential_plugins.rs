@@ -3,7 +3,7 @@
 //! TTLs over UDP and TCP, with and without EDNS. Names a plugin passes on
 //! go to the same loopback stub upstream.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

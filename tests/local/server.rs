@@ -1,7 +1,7 @@
 //! The server over real sockets on 127.0.0.1: routing, REFUSED, truncation
 //! and TC, EDNS echo, TCP with several queries, BADVERS, FORMERR/NOTIMP.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

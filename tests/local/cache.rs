@@ -2,7 +2,7 @@
 //! stored, for how long, what a hit looks like, prefetch, serve_stale,
 //! the watch-driven invalidation of cluster answers, and the size bound.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

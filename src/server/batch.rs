@@ -5,11 +5,16 @@
 //! answer. A batch that comes back short also proves the queue was empty,
 //! so the caller can clear readiness without the extra `recvfrom` that
 //! would only say `EAGAIN`.
+//!
+//! Addresses go through socket2's `SockAddr`, so this file holds no
+//! hand-written casts between `sockaddr_*` layouts.
 
 use std::io;
 use std::mem::{MaybeUninit, size_of};
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
+
+use socket2::{SockAddr, SockAddrStorage};
 
 /// Largest query a slot holds. A larger datagram is dropped: CoreDNS reads
 /// queries into 512-byte buffers, so this is already more generous, and 32
@@ -20,7 +25,10 @@ const SLOT_BYTES: usize = 4096;
 /// with the `recvmmsg` headers that point into them built once.
 pub(crate) struct RecvBatch {
     buffers: Vec<Box<[u8]>>,
-    sources: Vec<libc::sockaddr_storage>,
+    /// Where the kernel writes each datagram's source address.
+    sources: Vec<SockAddrStorage>,
+    /// The sources of the last `receive`, decoded right after the call.
+    senders: Vec<Option<SocketAddr>>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
     filled: usize,
@@ -36,7 +44,8 @@ impl RecvBatch {
         let mut buffers: Vec<Box<[u8]>> = (0..capacity)
             .map(|_| vec![0u8; SLOT_BYTES].into_boxed_slice())
             .collect();
-        let mut sources = vec![zeroed_storage(); capacity];
+        let mut sources: Vec<SockAddrStorage> =
+            (0..capacity).map(|_| SockAddrStorage::zeroed()).collect();
         let mut iovecs: Vec<libc::iovec> = buffers
             .iter_mut()
             .map(|buffer| libc::iovec {
@@ -47,8 +56,7 @@ impl RecvBatch {
         let headers = (0..capacity)
             .map(|slot| {
                 let mut header = zeroed_header();
-                header.msg_hdr.msg_name =
-                    (&mut sources[slot] as *mut libc::sockaddr_storage).cast();
+                header.msg_hdr.msg_name = (&mut sources[slot] as *mut SockAddrStorage).cast();
                 header.msg_hdr.msg_iov = &mut iovecs[slot];
                 header.msg_hdr.msg_iovlen = 1;
                 header
@@ -57,6 +65,7 @@ impl RecvBatch {
         RecvBatch {
             buffers,
             sources,
+            senders: vec![None; capacity],
             iovecs,
             headers,
             filled: 0,
@@ -71,7 +80,7 @@ impl RecvBatch {
     pub(crate) fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
         debug_assert_eq!(self.iovecs.len(), self.headers.len());
         for header in &mut self.headers {
-            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_hdr.msg_namelen = size_of::<SockAddrStorage>() as libc::socklen_t;
             header.msg_hdr.msg_flags = 0;
             header.msg_len = 0;
         }
@@ -92,7 +101,21 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         self.filled = received as usize;
+        self.decode_senders();
         Ok(self.filled)
+    }
+
+    /// Turns the addresses the kernel wrote into `SocketAddr`s, leaving
+    /// each slot zeroed (in place, so the headers still point at it).
+    fn decode_senders(&mut self) {
+        for slot in 0..self.filled {
+            let written = std::mem::replace(&mut self.sources[slot], SockAddrStorage::zeroed());
+            let length = self.headers[slot].msg_hdr.msg_namelen;
+            // SAFETY: `recvmmsg` wrote this slot's address, of the socket's
+            // family, and set `msg_namelen` to its length.
+            let address = unsafe { SockAddr::new(written, length) };
+            self.senders[slot] = address.as_socket();
+        }
     }
 
     /// The datagrams of the last `receive`: payload and source, skipping
@@ -103,7 +126,7 @@ impl RecvBatch {
             if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 return None;
             }
-            let source = to_socket_addr(&self.sources[slot])?;
+            let source = self.senders[slot]?;
             Some((&self.buffers[slot][..header.msg_len as usize], source))
         })
     }
@@ -113,7 +136,7 @@ impl RecvBatch {
 /// the first batches have sized the vectors.
 #[derive(Default)]
 pub(crate) struct SendBatch {
-    destinations: Vec<libc::sockaddr_storage>,
+    destinations: Vec<SockAddr>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
 }
@@ -166,8 +189,9 @@ impl SendBatch {
         self.iovecs.clear();
         self.headers.clear();
         for (bytes, destination) in replies {
-            let (storage, length) = from_socket_addr(*destination);
-            self.destinations.push(storage);
+            let destination = SockAddr::from(*destination);
+            let length = destination.len();
+            self.destinations.push(destination);
             self.iovecs.push(libc::iovec {
                 iov_base: bytes.as_ptr() as *mut libc::c_void,
                 iov_len: bytes.len(),
@@ -178,8 +202,8 @@ impl SendBatch {
             self.headers.push(header);
         }
         for (slot, header) in self.headers.iter_mut().enumerate() {
-            header.msg_hdr.msg_name =
-                (&mut self.destinations[slot] as *mut libc::sockaddr_storage).cast();
+            // `sendmmsg` only reads the address, so a `*const` made `*mut` is sound.
+            header.msg_hdr.msg_name = self.destinations[slot].as_ptr() as *mut libc::c_void;
             header.msg_hdr.msg_iov = &mut self.iovecs[slot];
         }
     }
@@ -188,60 +212,6 @@ impl SendBatch {
 fn zeroed_header() -> libc::mmsghdr {
     // SAFETY: mmsghdr is plain data; all-zero (null pointers) is valid.
     unsafe { MaybeUninit::zeroed().assume_init() }
-}
-
-fn zeroed_storage() -> libc::sockaddr_storage {
-    // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
-    unsafe { MaybeUninit::zeroed().assume_init() }
-}
-
-fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match storage.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let v4 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                u32::from_be(v4.sin_addr.s_addr).into(),
-                u16::from_be(v4.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let v6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                v6.sin6_addr.s6_addr.into(),
-                u16::from_be(v6.sin6_port),
-                v6.sin6_flowinfo,
-                v6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
-fn from_socket_addr(address: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    let mut storage = zeroed_storage();
-    let length = match address {
-        SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let target = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
-            target.sin_family = libc::AF_INET as libc::sa_family_t;
-            target.sin_port = v4.port().to_be();
-            target.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
-            size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
-            let target = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
-            target.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            target.sin6_port = v6.port().to_be();
-            target.sin6_addr.s6_addr = v6.ip().octets();
-            target.sin6_flowinfo = v6.flowinfo();
-            target.sin6_scope_id = v6.scope_id();
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, length as libc::socklen_t)
 }
 
 #[cfg(test)]
@@ -294,11 +264,28 @@ mod tests {
     }
 
     #[test]
-    fn addresses_round_trip_through_sockaddr_storage() {
-        for address in ["127.0.0.1:53", "[::1]:5353", "[fe80::1%2]:1"] {
-            let address: SocketAddr = address.parse().unwrap();
-            let (storage, _) = from_socket_addr(address);
-            assert_eq!(to_socket_addr(&storage), Some(address));
-        }
+    fn ipv6_sources_and_destinations_survive_the_batch() {
+        let server = UdpSocket::bind("[::1]:0").unwrap();
+        let client = UdpSocket::bind("[::1]:0").unwrap();
+        client
+            .send_to(b"six", server.local_addr().unwrap())
+            .unwrap();
+        let mut batch = RecvBatch::new(2);
+        assert_eq!(batch.receive(server.as_raw_fd()).unwrap(), 1);
+        let (bytes, source) = batch.datagrams().next().unwrap();
+        assert_eq!(source, client.local_addr().unwrap());
+        let replies = vec![(bytes.to_vec(), source)];
+        assert_eq!(
+            SendBatch::default()
+                .send(server.as_raw_fd(), &replies)
+                .unwrap(),
+            1
+        );
+        let mut buffer = [0u8; 8];
+        let (length, from) = client.recv_from(&mut buffer).unwrap();
+        assert_eq!(
+            (&buffer[..length], from),
+            (&b"six"[..], server.local_addr().unwrap())
+        );
     }
 }

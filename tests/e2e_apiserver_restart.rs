@@ -40,9 +40,12 @@ fn last_known_data_serves_while_the_apiserver_is_down_then_relists() {
     let service = |name: &str| support::peers::service_yaml(&ns, name);
     cluster.apply(&service("before"));
     cluster.apply(&service("doomed"));
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  kubeconfig {}\n }}\n}}\n",
-        cluster.kubeconfig.display()
+    let corefile = support::block(
+        ".",
+        &format!(
+            " kubernetes cluster.local {{\n  kubeconfig {}\n }}\n",
+            cluster.kubeconfig.display()
+        ),
     );
     let ours = Clusterdns::start(&corefile);
     let before = format!("before.{ns}.svc.cluster.local.");

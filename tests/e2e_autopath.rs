@@ -76,9 +76,12 @@ fn corefile(stub: &Stub, autopath: bool) -> String {
     } else {
         ""
     };
-    format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n log\n{autopath} kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig KUBECONFIG\n  pods verified\n }}\n forward . {}\n}}\n",
-        stub.addr
+    support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n log\n{autopath} kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig KUBECONFIG\n  pods verified\n }}\n forward . {}\n",
+            stub.addr
+        ),
     )
 }
 

@@ -106,9 +106,12 @@ fn kubeconfig_for(account: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn corefile(kubeconfig: &std::path::Path, ready: u16) -> String {
-    format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:{ready}\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods verified\n  startup_timeout 2s\n }}\n}}\n",
-        kubeconfig.display()
+    support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:{ready}\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig {}\n  pods verified\n  startup_timeout 2s\n }}\n",
+            kubeconfig.display()
+        ),
     )
 }
 
@@ -171,7 +174,10 @@ fn coredns_runs_with_the_narrowed_cluster_role() {
     let cluster = cluster();
     apply_rbac(cluster);
     let (_dir, kubeconfig) = kubeconfig_for("coredns");
-    let corefile = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  kubeconfig KUBECONFIG\n  pods insecure\n }\n}\n";
+    let corefile = &support::block(
+        ".",
+        " ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  kubeconfig KUBECONFIG\n  pods insecure\n }\n",
+    );
     let coredns = support::peers::Coredns::start(corefile, &kubeconfig);
     let reply = udp(
         coredns.addr(),

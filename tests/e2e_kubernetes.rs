@@ -516,9 +516,12 @@ fn answers_follow_creates_updates_and_deletes() {
 #[test]
 fn answers_match_coredns_with_the_seed_corefile() {
     let stub = support::upstream::Stub::start(support::upstream::Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig KUBECONFIG\n  pods insecure\n  fallthrough in-addr.arpa ip6.arpa\n  ttl 30\n }}\n forward . {}\n cache 30\n loop\n loadbalance\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " errors\n ready 127.0.0.1:READY\n kubernetes cluster.local in-addr.arpa ip6.arpa {{\n  kubeconfig KUBECONFIG\n  pods insecure\n  fallthrough in-addr.arpa ip6.arpa\n  ttl 30\n }}\n forward . {}\n cache 30\n loop\n loadbalance\n",
+            stub.addr
+        ),
     );
     differential(&corefile, false);
 }
@@ -532,7 +535,10 @@ fn answers_match_coredns_with_the_seed_corefile() {
 fn a_new_service_resolves_at_once_under_cache_30_where_coredns_serves_its_cached_nxdomain() {
     let cluster = cluster();
     let ns = cluster.namespace("cached");
-    let corefile = ".:PORT {\n bind 127.0.0.1\n ready 127.0.0.1:READY\n cache 30\n kubernetes cluster.local {\n  kubeconfig KUBECONFIG\n  ttl 30\n }\n}\n";
+    let corefile = &support::block(
+        ".",
+        " ready 127.0.0.1:READY\n cache 30\n kubernetes cluster.local {\n  kubeconfig KUBECONFIG\n  ttl 30\n }\n",
+    );
     let coredns = Coredns::start(corefile, &cluster.kubeconfig);
     let ours = start_ours(cluster, corefile);
     cluster.apply(&support::peers::service_yaml(&ns, "before"));
@@ -585,8 +591,11 @@ fn a_new_service_resolves_at_once_under_cache_30_where_coredns_serves_its_cached
 fn dns_programming_latency_is_recorded_for_headless_services() {
     let cluster = seeded();
     let metrics = support::free_port();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n kubernetes cluster.local {{\n  kubeconfig KUBECONFIG\n }}\n}}\n"
+    let corefile = support::block(
+        ".",
+        &format!(
+            " prometheus 127.0.0.1:{metrics}\n kubernetes cluster.local {{\n  kubeconfig KUBECONFIG\n }}\n"
+        ),
     );
     let ours = start_ours(cluster, &corefile);
     let ns = cluster.namespace("latency");
@@ -646,8 +655,11 @@ fn dns_programming_latency_is_recorded_for_headless_services() {
 fn rest_client_requests_are_counted_with_coredns_names() {
     let cluster = seeded();
     let metrics = support::free_port();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n kubernetes cluster.local {{\n  kubeconfig KUBECONFIG\n }}\n}}\n"
+    let corefile = support::block(
+        ".",
+        &format!(
+            " prometheus 127.0.0.1:{metrics}\n kubernetes cluster.local {{\n  kubeconfig KUBECONFIG\n }}\n"
+        ),
     );
     let ours = start_ours(cluster, &corefile);
     eventually(Duration::from_secs(20), "a synced answer", || {
@@ -699,9 +711,12 @@ fn a_silently_stalled_watch_is_dropped_and_resumed() {
         support::peers::kubeconfig_text(proxy.port, support::peers::ADMIN_TOKEN),
     )
     .unwrap();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  kubeconfig {}\n }}\n}}\n",
-        kubeconfig.display()
+    let corefile = support::block(
+        ".",
+        &format!(
+            " kubernetes cluster.local {{\n  kubeconfig {}\n }}\n",
+            kubeconfig.display()
+        ),
     );
     let ours = Clusterdns::start_with_env(&corefile, &[("CLUSTERDNS_WATCH_TIMEOUT", "3")]);
     let (before, during) = (
@@ -744,12 +759,15 @@ fn endpoint_with_tls_client_certificates_answers_like_coredns() {
     let cluster = cluster();
     let (cert, key, ca) = cluster.tls_files();
     let corefile = |ca: &std::path::Path| {
-        format!(
-            ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n kubernetes cluster.local {{\n  endpoint https://127.0.0.1:{}\n  tls {} {} {}\n }}\n}}\n",
-            cluster.api_port,
-            cert.display(),
-            key.display(),
-            ca.display()
+        support::block(
+            ".",
+            &format!(
+                " ready 127.0.0.1:READY\n kubernetes cluster.local {{\n  endpoint https://127.0.0.1:{}\n  tls {} {} {}\n }}\n",
+                cluster.api_port,
+                cert.display(),
+                key.display(),
+                ca.display()
+            ),
         )
     };
     let coredns = Coredns::start(&corefile(&ca), &cluster.kubeconfig);
@@ -787,9 +805,12 @@ fn a_kubeconfig_that_appears_later_is_picked_up_by_the_retry() {
     let cluster = seeded();
     let dir = tempfile::tempdir().unwrap();
     let late = dir.path().join("kubeconfig");
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n}}\n",
-        late.display()
+    let corefile = support::block(
+        ".",
+        &format!(
+            " kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n",
+            late.display()
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let line =

@@ -17,9 +17,9 @@ use support::upstream::{Mode, Stub};
 #[test]
 fn forwarded_replies_match_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(" ready 127.0.0.1:READY\n forward . {}\n", stub.addr),
     );
     let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
     let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
@@ -52,10 +52,13 @@ fn forwarded_replies_match_coredns() {
 #[test]
 fn tls_forwarded_replies_match_coredns() {
     let stub = TlsStub::start();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . tls://{} {{\n  tls {}\n }}\n}}\n",
-        stub.addr,
-        fixture("ca.pem")
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n forward . tls://{} {{\n  tls {}\n }}\n",
+            stub.addr,
+            fixture("ca.pem")
+        ),
     );
     let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
     let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
@@ -126,9 +129,12 @@ fn compare_each(
 #[test]
 fn cached_forwarded_replies_match_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n cache 30\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n cache 30\n forward . {}\n",
+            stub.addr
+        ),
     );
     let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
     let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
@@ -165,9 +171,12 @@ fn next_on_nodata_chains_match_coredns() {
     // NXDOMAIN to everything; answers and NXDOMAIN from the first stay.
     let first = Stub::start(Mode::Answer);
     let second = Stub::start(Mode::Rcode(3));
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . {} {{\n  next_on_nodata\n }}\n forward . {}\n}}\n",
-        first.addr, second.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n forward . {} {{\n  next_on_nodata\n }}\n forward . {}\n",
+            first.addr, second.addr
+        ),
     );
     let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
     let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
@@ -188,10 +197,13 @@ fn hostname_tos_match_coredns() {
     // loopback resolver stub (A: 127.0.0.1) and forward to the stub upstream.
     let resolver = Stub::start(Mode::LoopbackA);
     let upstream = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . upstream.test:{} {{\n  resolver {}\n }}\n}}\n",
-        upstream.addr.port(),
-        resolver.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n forward . upstream.test:{} {{\n  resolver {}\n }}\n",
+            upstream.addr.port(),
+            resolver.addr
+        ),
     );
     let coredns = Coredns::start(&corefile, &cluster().kubeconfig);
     let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));

@@ -73,10 +73,13 @@ fn hosts_answers_match_coredns_inline_file_ptr_fallthrough_and_reload() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hosts");
     std::fs::write(&file, HOSTS_FILE).unwrap();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n hosts {} example.org {{\n  10.0.0.2 inline.example.org\n  fd00::2 inline.example.org\n  ttl 60\n  reload 300ms\n  fallthrough fall.example.org\n }}\n forward . {}\n}}\n",
-        file.display(),
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n hosts {} example.org {{\n  10.0.0.2 inline.example.org\n  fd00::2 inline.example.org\n  ttl 60\n  reload 300ms\n  fallthrough fall.example.org\n }}\n forward . {}\n",
+            file.display(),
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let names = [
@@ -254,9 +257,12 @@ fn bufsize_and_chaos_match_coredns() {
 #[test]
 fn rewrite_matches_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n rewrite name exact exact.test b.example.org\n rewrite stop {{\n  name regex (.*)\\.custom\\.test {{1}}.example.org\n  answer name (.*)\\.example\\.org {{1}}.custom.test\n }}\n rewrite name substring old.domain example.org answer auto\n rewrite name suffix .sfx.test .example.net answer auto\n rewrite name prefix pre- b.\n rewrite continue name exact chain.test hop.test\n rewrite name exact hop.test b.example.org\n rewrite type ANY HINFO\n rewrite ttl regex ttl\\..* 7\n rewrite rcode regex nx.*\\.example\\.net NXDOMAIN REFUSED\n rewrite rcode suffix nx.example.com 3 0\n rewrite name regex (.*)\\.long\\.test {{1}}{{1}}{{1}}{{1}}{{1}}{{1}}{{1}}.example.org\n hosts {{\n  10.0.0.1 b.example.org\n  10.0.0.2 x.example.org\n  ttl 60\n  fallthrough\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n rewrite name exact exact.test b.example.org\n rewrite stop {{\n  name regex (.*)\\.custom\\.test {{1}}.example.org\n  answer name (.*)\\.example\\.org {{1}}.custom.test\n }}\n rewrite name substring old.domain example.org answer auto\n rewrite name suffix .sfx.test .example.net answer auto\n rewrite name prefix pre- b.\n rewrite continue name exact chain.test hop.test\n rewrite name exact hop.test b.example.org\n rewrite type ANY HINFO\n rewrite ttl regex ttl\\..* 7\n rewrite rcode regex nx.*\\.example\\.net NXDOMAIN REFUSED\n rewrite rcode suffix nx.example.com 3 0\n rewrite name regex (.*)\\.long\\.test {{1}}{{1}}{{1}}{{1}}{{1}}{{1}}{{1}}.example.org\n hosts {{\n  10.0.0.1 b.example.org\n  10.0.0.2 x.example.org\n  ttl 60\n  fallthrough\n }}\n forward . {}\n",
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let names = [
@@ -300,9 +306,12 @@ fn rewrite_matches_coredns() {
 #[test]
 fn any_and_minimal_match_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n any\n minimal\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n any\n minimal\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n",
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let names = ["a.example.org.", "www.example.net.", "nxname.example.net."];
@@ -327,9 +336,12 @@ fn any_and_minimal_match_coredns() {
 #[test]
 fn nsid_matches_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n nsid replica one\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n nsid replica one\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n",
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let mut compared = 0;
@@ -377,9 +389,12 @@ fn nsid_matches_coredns() {
 #[test]
 fn header_matches_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n header {{\n  response set ra aa\n  response clear aa\n  query clear rd\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n header {{\n  response set ra aa\n  response clear aa\n  query clear rd\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n",
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let names = ["a.example.org.", "www.example.net.", "nxname.example.net."];
@@ -396,9 +411,9 @@ fn header_matches_coredns() {
 #[test]
 fn local_matches_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n local\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(" ready 127.0.0.1:READY\n local\n forward . {}\n", stub.addr),
     );
     let (coredns, ours) = both(&corefile);
     let names = [
@@ -436,9 +451,12 @@ fn local_matches_coredns() {
 #[test]
 fn acl_matches_coredns() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n acl {{\n  block type AAAA net 127.0.0.0/8\n  filter type MX\n  drop type TXT\n  allow net 127.0.0.1\n  block\n }}\n acl blocked.example.org {{\n  block\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n acl {{\n  block type AAAA net 127.0.0.0/8\n  filter type MX\n  drop type TXT\n  allow net 127.0.0.1\n  block\n }}\n acl blocked.example.org {{\n  block\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n forward . {}\n",
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let names = [
@@ -673,10 +691,13 @@ spec:
         r#"{"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.5"},{"hostname":"lb.upstream.test"}]}}}"#,
     ]);
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n k8s_external example.org 2.0.192.in-addr.arpa\n kubernetes cluster.local {{\n  kubeconfig {}\n }}\n forward . {}\n}}\n",
-        cluster.kubeconfig.display(),
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n k8s_external example.org 2.0.192.in-addr.arpa\n kubernetes cluster.local {{\n  kubeconfig {}\n }}\n forward . {}\n",
+            cluster.kubeconfig.display(),
+            stub.addr
+        ),
     );
     let (coredns, ours) = both(&corefile);
     let lb = format!("lb.{ns}.example.org.");
@@ -784,9 +805,9 @@ fn rewrite_edns0_matches_coredns() {
     let mut compared = 0;
     let mut failures = Vec::new();
     for rules in variants {
-        let corefile = format!(
-            ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n{rules} forward . {}\n}}\n",
-            stub.addr
+        let corefile = support::block(
+            ".",
+            &format!(" ready 127.0.0.1:READY\n{rules} forward . {}\n", stub.addr),
         );
         let (coredns, ours) = both(&corefile);
         let (n, found) = compare_each(&coredns, &ours, &names, &[RecordType::A, RecordType::AAAA]);
@@ -809,9 +830,12 @@ fn rewrite_edns0_matches_coredns() {
     assert_eq!(compared, 4 * names.len() * (2 * 4 + 2));
 
     // Positive control: the options really reached the upstream.
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n{} forward . {}\n}}\n",
-        variants[0], stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n{} forward . {}\n",
+            variants[0], stub.addr
+        ),
     );
     let ours = Clusterdns::start(&corefile.replace("READY", &support::free_port().to_string()));
     let reply = ask_ours(&ours, "b.example.org.", RecordType::A);
@@ -927,10 +951,13 @@ fn compared_family(name: &str) -> bool {
 #[test]
 fn metrics_match_coredns_after_the_same_queries() {
     let stub = Stub::start(Mode::Answer);
-    let base = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n prometheus 127.0.0.1:METRICS\n errors\n cache 30\n template IN AAAA synth.test {{\n  rcode NOERROR\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n kubernetes cluster.local in-addr.arpa {{\n  kubeconfig {}\n  fallthrough in-addr.arpa\n }}\n forward . {}\n}}\n",
-        cluster().kubeconfig.display(),
-        stub.addr
+    let base = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:READY\n prometheus 127.0.0.1:METRICS\n errors\n cache 30\n template IN AAAA synth.test {{\n  rcode NOERROR\n }}\n hosts {{\n  10.0.0.1 a.example.org\n  fallthrough\n }}\n kubernetes cluster.local in-addr.arpa {{\n  kubeconfig {}\n  fallthrough in-addr.arpa\n }}\n forward . {}\n",
+            cluster().kubeconfig.display(),
+            stub.addr
+        ),
     );
     let (theirs_port, ours_port) = (support::free_port(), support::free_port());
     let coredns = Coredns::start(
@@ -1013,9 +1040,12 @@ fn metrics_match_coredns_after_the_same_queries() {
 fn dnsdiff_reports_agreement_and_each_difference() {
     let stub = Stub::start(Mode::Answer);
     let corefile = |address: &str| {
-        format!(
-            ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n hosts {{\n  {address} a.example.org\n  fallthrough\n }}\n forward . {}\n}}\n",
-            stub.addr
+        support::block(
+            ".",
+            &format!(
+                " ready 127.0.0.1:READY\n hosts {{\n  {address} a.example.org\n  fallthrough\n }}\n forward . {}\n",
+                stub.addr
+            ),
         )
     };
     let (coredns, ours) = both(&corefile("10.0.0.1"));

@@ -15,9 +15,9 @@ use support::upstream::{Mode, Stub};
 use support::{free_port, http_get};
 
 fn cached(stub: &Stub, cache: &str) -> Clusterdns {
-    Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n {cache}\n forward . {}\n}}\n",
-        stub.addr
+    Clusterdns::start(&support::block(
+        ".",
+        &format!(" {cache}\n forward . {}\n", stub.addr),
     ))
 }
 
@@ -148,9 +148,12 @@ fn serve_stale_answers_expired_entries_with_ttl_zero() {
 fn a_flood_of_unique_names_stays_within_the_capacity() {
     let stub = Stub::start(Mode::Answer);
     let metrics = free_port();
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n cache 30 {{\n  success 1024\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " prometheus 127.0.0.1:{metrics}\n cache 30 {{\n  success 1024\n }}\n forward . {}\n",
+            stub.addr
+        ),
     ));
     for i in 0..3000 {
         udp(
@@ -173,9 +176,12 @@ fn snapshot_with_cache(option: &str) -> (Clusterdns, tempfile::TempDir, std::pat
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snapshot.yaml");
     std::fs::write(&file, SERVICE.replace("NAME", "old")).unwrap();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n cache 30 {{\n  {option}\n }}\n kubernetes cluster.local {{\n  snapshot {}\n  ttl 30\n }}\n}}\n",
-        file.display()
+    let corefile = support::block(
+        ".",
+        &format!(
+            " cache 30 {{\n  {option}\n }}\n kubernetes cluster.local {{\n  snapshot {}\n  ttl 30\n }}\n",
+            file.display()
+        ),
     );
     (Clusterdns::start(&corefile), dir, file)
 }

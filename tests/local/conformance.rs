@@ -83,8 +83,9 @@ const fn nd(id: &'static str, name: &'static str, qtype: RecordType) -> V {
 
 fn corefile(snapshot: &str, zones: &str, options: &str) -> String {
     let path = format!("{}/tests/fixtures/{snapshot}", env!("CARGO_MANIFEST_DIR"));
-    format!(
-        ".:PORT {{\n bind 127.0.0.1\n kubernetes {zones} {{\n  snapshot {path}\n  {options}\n }}\n}}\n"
+    support::block(
+        ".",
+        &format!(" kubernetes {zones} {{\n  snapshot {path}\n  {options}\n }}\n"),
     )
 }
 

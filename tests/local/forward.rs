@@ -17,9 +17,9 @@ use support::upstream::{Mode, Stub, expected_a};
 use support::{free_port, http_get};
 
 fn forwarding(stub: &Stub, options: &str) -> Clusterdns {
-    Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n forward . {} {{\n  {options}\n }}\n}}\n",
-        stub.addr
+    Clusterdns::start(&support::block(
+        ".",
+        &format!(" errors\n forward . {} {{\n  {options}\n }}\n", stub.addr),
     ))
 }
 
@@ -170,8 +170,9 @@ fn median_exchange(server: &Clusterdns, name: &str) -> (Message, Duration) {
 #[test]
 fn a_refused_upstream_fails_fast_and_the_next_one_is_tried_at_once() {
     let closed = free_port();
-    let alone = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n forward . 127.0.0.1:{closed}\n}}\n"
+    let alone = Clusterdns::start(&support::block(
+        ".",
+        &format!(" errors\n forward . 127.0.0.1:{closed}\n"),
     ));
     let (reply, took) = median_exchange(&alone, "refused.example.org.");
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
@@ -186,9 +187,12 @@ fn a_refused_upstream_fails_fast_and_the_next_one_is_tried_at_once() {
     );
 
     let stub = Stub::start(Mode::Answer);
-    let behind = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . 127.0.0.1:{closed} {} {{\n  policy sequential\n }}\n}}\n",
-        stub.addr
+    let behind = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " forward . 127.0.0.1:{closed} {} {{\n  policy sequential\n }}\n",
+            stub.addr
+        ),
     ));
     let (reply, took) = median_exchange(&behind, "next.example.org.");
     assert_eq!(addresses(&reply), vec![expected_a("next.example.org.")]);
@@ -199,16 +203,22 @@ fn a_refused_upstream_fails_fast_and_the_next_one_is_tried_at_once() {
 fn failover_tries_the_next_upstream_on_listed_rcodes() {
     let bad = Stub::start(Mode::Rcode(2));
     let good = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n  failover SERVFAIL\n }}\n}}\n",
-        bad.addr, good.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " forward . {} {} {{\n  policy sequential\n  failover SERVFAIL\n }}\n",
+            bad.addr, good.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let reply = udp(server.addr(), &query("f.example.org.", RecordType::A));
     assert_eq!(addresses(&reply), vec![expected_a("f.example.org.")]);
-    let without = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n }}\n}}\n",
-        bad.addr, good.addr
+    let without = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " forward . {} {} {{\n  policy sequential\n }}\n",
+            bad.addr, good.addr
+        ),
     ));
     let reply = udp(without.addr(), &query("f.example.org.", RecordType::A));
     assert_eq!(
@@ -222,9 +232,12 @@ fn failover_tries_the_next_upstream_on_listed_rcodes() {
 fn max_concurrent_refuses_the_excess_at_once() {
     let stub = Stub::start(Mode::Slow(Duration::from_millis(1500)));
     let metrics = free_port();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n forward . {} {{\n  max_concurrent 2\n }}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " prometheus 127.0.0.1:{metrics}\n forward . {} {{\n  max_concurrent 2\n }}\n",
+            stub.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let addr = server.addr();
@@ -268,9 +281,12 @@ fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
     let dead = Stub::start(Mode::Silent);
     let live = Stub::start(Mode::Answer);
     let metrics = free_port();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n forward . {} {} {{\n  policy sequential\n  health_check 100ms\n  max_fails 2\n }}\n}}\n",
-        dead.addr, live.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " prometheus 127.0.0.1:{metrics}\n forward . {} {} {{\n  policy sequential\n  health_check 100ms\n  max_fails 2\n }}\n",
+            dead.addr, live.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     // The first query waits on the dead one, then gets the live answer.
@@ -309,9 +325,12 @@ fn health_checks_mark_a_dead_upstream_and_the_live_one_answers() {
 fn a_flapping_upstream_is_skipped_while_down_and_used_again_when_back() {
     let flapping = Stub::start(Mode::Answer);
     let steady = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n  health_check 100ms\n  max_fails 2\n }}\n}}\n",
-        flapping.addr, steady.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " forward . {} {} {{\n  policy sequential\n  health_check 100ms\n  max_fails 2\n }}\n",
+            flapping.addr, steady.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let addr = server.addr();
@@ -400,9 +419,9 @@ struct Flood {
 /// the server's RSS, then waits out the forward budget for the stragglers.
 fn flood_silent_upstream(options: &str, count: usize) -> Flood {
     let stub = Stub::start(Mode::Silent);
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  {options}\n }}\n}}\n",
-        stub.addr
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" forward . {} {{\n  {options}\n }}\n", stub.addr),
     ));
     let flood = flood(server.addr(), server.child.id(), count, None);
     // Still serving after the storm.
@@ -477,9 +496,9 @@ fn flood(server: std::net::SocketAddr, pid: u32, count: usize, edns: Option<u16>
 #[test]
 fn pending_forwards_with_large_edns_grow_rss_less_than_coredns() {
     let stub = Stub::start(Mode::Silent);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:READY\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(" ready 127.0.0.1:READY\n forward . {}\n", stub.addr),
     );
     let coredns = support::peers::Coredns::start(&corefile, &support::peers::cluster().kubeconfig);
     let ours = Clusterdns::start(&corefile.replace("READY", &free_port().to_string()));
@@ -529,9 +548,12 @@ fn a_flood_against_a_silent_upstream_is_bounded_by_max_concurrent() {
 #[test]
 fn except_names_and_non_matching_names_go_to_the_next_plugin() {
     let stub = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward example.org {} {{\n  except internal.example.org\n }}\n whoami\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " forward example.org {} {{\n  except internal.example.org\n }}\n whoami\n",
+            stub.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     assert_eq!(
@@ -555,9 +577,12 @@ fn except_names_and_non_matching_names_go_to_the_next_plugin() {
 fn next_hands_listed_rcodes_to_the_following_forward() {
     let first = Stub::start(Mode::Rcode(3));
     let second = Stub::start(Mode::Answer);
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  next NXDOMAIN\n }}\n forward . {}\n}}\n",
-        first.addr, second.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " forward . {} {{\n  next NXDOMAIN\n }}\n forward . {}\n",
+            first.addr, second.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let reply = udp(server.addr(), &query("n.example.org.", RecordType::A));
@@ -572,9 +597,12 @@ fn next_on_nodata_hands_empty_noerror_replies_to_the_following_forward() {
     let first = Stub::start(Mode::Answer);
     let second = Stub::start(Mode::Rcode(3));
     let chain = |option: &str| {
-        Clusterdns::start(&format!(
-            ".:PORT {{\n bind 127.0.0.1\n forward . {} {{\n  {option}\n }}\n forward . {}\n}}\n",
-            first.addr, second.addr
+        Clusterdns::start(&support::block(
+            ".",
+            &format!(
+                " forward . {} {{\n  {option}\n }}\n forward . {}\n",
+                first.addr, second.addr
+            ),
         ))
     };
     let server = chain("next_on_nodata");
@@ -683,11 +711,14 @@ fn max_age_replaces_a_busy_pooled_socket_by_age_and_expire_alone_does_not() {
 fn hostname_tos_are_looked_up_at_setup_through_the_resolver_option() {
     let resolver = Stub::start(Mode::LoopbackA);
     let upstream = Stub::start(Mode::Answer);
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n forward . dns://upstream.test:{} {} {{\n  resolver 127.0.0.1:1 {}\n  policy sequential\n }}\n}}\n",
-        upstream.addr.port(),
-        upstream.addr,
-        resolver.addr
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " forward . dns://upstream.test:{} {} {{\n  resolver 127.0.0.1:1 {}\n  policy sequential\n }}\n",
+            upstream.addr.port(),
+            upstream.addr,
+            resolver.addr
+        ),
     ));
     // The first resolver refuses (nothing listens on port 1), the second
     // answers A with 127.0.0.1 and has no AAAA.
@@ -720,9 +751,12 @@ fn an_external_name_is_resolved_through_the_whole_server() {
         "{}/tests/fixtures/f1-snapshot.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let corefile = support::block(
+        ".",
+        &format!(
+            " kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n forward . {}\n",
+            stub.addr
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let reply = udp(
@@ -834,8 +868,9 @@ fn replies_pass_undecoded_unless_a_plugin_in_front_reads_records() {
     let upstream = uncompressed_upstream();
     let serve = |front: &str| {
         let metrics = free_port();
-        let server = Clusterdns::start(&format!(
-            ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n {front}\n forward . {upstream}\n}}\n"
+        let server = Clusterdns::start(&support::block(
+            ".",
+            &format!(" prometheus 127.0.0.1:{metrics}\n {front}\n forward . {upstream}\n"),
         ));
         (server, metrics)
     };

@@ -16,8 +16,9 @@ use support::upstream::expected_a;
 use support::{free_port, http_get};
 
 fn forwarding(to: &str, options: &str, metrics: u16) -> Clusterdns {
-    Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n forward . {to} {{\n  {options}\n }}\n}}\n"
+    Clusterdns::start(&support::block(
+        ".",
+        &format!(" prometheus 127.0.0.1:{metrics}\n forward . {to} {{\n  {options}\n }}\n"),
     ))
 }
 

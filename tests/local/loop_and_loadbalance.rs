@@ -47,9 +47,9 @@ fn a_server_forwarding_to_itself_exits_with_the_loop_message() {
 #[test]
 fn a_real_upstream_is_not_a_loop() {
     let stub = Stub::start(Mode::Answer);
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n loop\n forward . {}\n}}\n",
-        stub.addr
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" loop\n forward . {}\n", stub.addr),
     ));
     let deadline = Instant::now() + Duration::from_secs(10);
     while stub.queries() == 0 && Instant::now() < deadline {
@@ -68,9 +68,9 @@ fn a_real_upstream_is_not_a_loop() {
 #[test]
 fn loadbalance_shuffles_addresses_and_keeps_cnames_first() {
     let stub = Stub::start(Mode::Big);
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n loadbalance\n forward . {}\n}}\n",
-        stub.addr
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" loadbalance\n forward . {}\n", stub.addr),
     ));
     let mut orders = BTreeSet::new();
     for _ in 0..10 {
@@ -92,8 +92,9 @@ fn loadbalance_shuffles_addresses_and_keeps_cnames_first() {
         "{}/tests/fixtures/f1-snapshot.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let k8s = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n loadbalance\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n}}\n"
+    let k8s = Clusterdns::start(&support::block(
+        ".",
+        &format!(" loadbalance\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n"),
     ));
     for _ in 0..5 {
         let reply = udp(
@@ -116,8 +117,11 @@ fn identical_queries_for_several_addresses_are_shuffled_every_time_not_remembere
         "{}/tests/fixtures/f1-snapshot.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n loadbalance\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n}}\n"
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " errors\n loadbalance\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n"
+        ),
     ));
     let packet = query("hdls1.testns.svc.cluster.local.", RecordType::A)
         .to_vec()

@@ -17,8 +17,9 @@ fn server() -> Clusterdns {
         "{}/tests/fixtures/f1-snapshot.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
-    Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n cache 30\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n}}\n"
+    Clusterdns::start(&support::block(
+        ".",
+        &format!(" errors\n cache 30\n kubernetes cluster.local {{\n  snapshot {snapshot}\n }}\n"),
     ))
 }
 

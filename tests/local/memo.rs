@@ -18,8 +18,11 @@ use support::{free_port, http_get};
 
 fn demo_with_metrics(metrics_port: u16) -> Clusterdns {
     let root = env!("CARGO_MANIFEST_DIR");
-    Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n errors\n prometheus 127.0.0.1:{metrics_port}\n kubernetes cluster.local {{\n  snapshot {root}/demo/seed-cluster.yaml\n }}\n}}\n"
+    Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " errors\n prometheus 127.0.0.1:{metrics_port}\n kubernetes cluster.local {{\n  snapshot {root}/demo/seed-cluster.yaml\n }}\n"
+        ),
     ))
 }
 
@@ -125,9 +128,12 @@ fn another_spelling_of_the_name_is_answered_in_its_own_case() {
 fn a_remembered_cache_hit_counts_down_and_expires_with_the_item() {
     let stub = Stub::start_with_ttl(Mode::Answer, 3);
     let metrics_port = free_port();
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics_port}\n cache {{\n  success 1024 30 0\n }}\n forward . {}\n}}\n",
-        stub.addr
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " prometheus 127.0.0.1:{metrics_port}\n cache {{\n  success 1024 30 0\n }}\n forward . {}\n",
+            stub.addr
+        ),
     ));
     let packet = query("tick.example.org.", RecordType::A).to_vec().unwrap();
     let ttl = |id: u16| {
@@ -174,8 +180,11 @@ fn a_remembered_cache_hit_counts_down_and_expires_with_the_item() {
 #[test]
 fn with_log_on_every_remembered_reply_gets_its_own_line() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n log\n kubernetes cluster.local {{\n  snapshot {root}/demo/seed-cluster.yaml\n }}\n}}\n"
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " log\n kubernetes cluster.local {{\n  snapshot {root}/demo/seed-cluster.yaml\n }}\n"
+        ),
     ));
     let packet = query("kube-dns.kube-system.svc.cluster.local.", RecordType::A)
         .to_vec()

@@ -33,7 +33,8 @@ fn assert_line(line: &str, expected_prefix: &str) {
 #[test]
 fn log_lines_match_coredns_byte_for_byte() {
     let server = Clusterdns::start(
-        ".:PORT {\n bind 127.0.0.1\n log\n errors\n}\nexample.org:PORT {\n bind 127.0.0.1\n whoami\n log\n}\n",
+        &(support::block(".", " log\n errors\n")
+            + &support::block("example.org", " whoami\n log\n")),
     );
     // The seed's query shape: no EDNS, UDP.
     let port = client_port();
@@ -79,7 +80,8 @@ fn log_scopes_and_classes_filter_lines() {
     // The second block answers nothing: its queries are SERVFAIL, in
     // scope and of class error, the positive control.
     let server = Clusterdns::start(
-        ".:PORT {\n bind 127.0.0.1\n log example.org {\n class error\n }\n whoami\n}\nfail.example.org:PORT {\n bind 127.0.0.1\n log example.org {\n class error\n }\n}\n",
+        &(support::block(".", " log example.org {\n class error\n }\n whoami\n")
+            + &support::block("fail.example.org", " log example.org {\n class error\n }\n")),
     );
     let ok = query("a.example.org.", RecordType::A);
     let other = query("a.example.net.", RecordType::A);
@@ -108,9 +110,10 @@ fn log_scopes_and_classes_filter_lines() {
 
 #[test]
 fn consolidate_folds_matching_errors_into_one_line_with_go_classes() {
-    let server = Clusterdns::start(
-        ".:PORT {\n bind 127.0.0.1\n errors {\n  consolidate 1s \"^\\d \\w+\\.example\\. A: \"\n }\n loadbalance\n}\n",
-    );
+    let server = Clusterdns::start(&support::block(
+        ".",
+        " errors {\n  consolidate 1s \"^\\d \\w+\\.example\\. A: \"\n }\n loadbalance\n",
+    ));
     for name in ["one.example.", "two.example.", "three.example."] {
         let _ = support::dns::udp(server.addr(), &query(name, RecordType::A));
     }
@@ -137,8 +140,9 @@ fn metric_value(body: &str, name: &str, labels: &str) -> Option<f64> {
 #[test]
 fn metrics_count_queries_with_coredns_names_and_labels() {
     let metrics_port = free_port();
-    let server = Clusterdns::start(&format!(
-        "example.org:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics_port}\n whoami\n}}\n"
+    let server = Clusterdns::start(&support::block(
+        "example.org",
+        &format!(" prometheus 127.0.0.1:{metrics_port}\n whoami\n"),
     ));
     for _ in 0..3 {
         ask_from(
@@ -206,8 +210,9 @@ fn metrics_count_queries_with_coredns_names_and_labels() {
 #[test]
 fn health_and_ready_answer_ok_and_other_paths_404() {
     let (health_port, ready_port) = (free_port(), free_port());
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port}\n ready 127.0.0.1:{ready_port}\n whoami\n}}\n"
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" health 127.0.0.1:{health_port}\n ready 127.0.0.1:{ready_port}\n whoami\n"),
     ));
     assert_eq!(
         http_get(health_port, "/health"),
@@ -232,8 +237,11 @@ fn health_and_ready_answer_ok_and_other_paths_404() {
 #[test]
 fn http_listeners_without_a_host_answer_on_ipv6_and_ipv4() {
     let (health_port, ready_port, metrics_port) = (free_port(), free_port(), free_port());
-    let _server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n health :{health_port}\n ready :{ready_port}\n prometheus :{metrics_port}\n whoami\n}}\n"
+    let _server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " health :{health_port}\n ready :{ready_port}\n prometheus :{metrics_port}\n whoami\n"
+        ),
     ));
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(3))
@@ -266,8 +274,9 @@ fn http_listeners_without_a_host_answer_on_ipv6_and_ipv4() {
 fn half_sent_http_requests_are_closed_and_health_keeps_answering() {
     use std::io::{Read, Write};
     let health_port = free_port();
-    let _server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port}\n whoami\n}}\n"
+    let _server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" health 127.0.0.1:{health_port}\n whoami\n"),
     ));
     let started = std::time::Instant::now();
     let mut held: Vec<std::net::TcpStream> = (0..300)
@@ -311,8 +320,9 @@ fn half_sent_http_requests_are_closed_and_health_keeps_answering() {
 #[test]
 fn health_probes_itself_every_second_into_its_metrics() {
     let (health_port, metrics_port) = (free_port(), free_port());
-    let _server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n health :{health_port}\n prometheus 127.0.0.1:{metrics_port}\n whoami\n}}\n"
+    let _server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" health :{health_port}\n prometheus 127.0.0.1:{metrics_port}\n whoami\n"),
     ));
     let value = |name: &str| -> Option<f64> {
         let (_, body) = http_get(metrics_port, "/metrics")?;
@@ -412,8 +422,11 @@ fn a_stalled_stdout_drops_counted_query_lines_and_dns_keeps_answering() {
 #[test]
 fn sigterm_makes_ready_503_then_exits_after_lameduck() {
     let (health_port, ready_port) = (free_port(), free_port());
-    let mut server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n health 127.0.0.1:{health_port} {{\n lameduck 1s\n }}\n ready 127.0.0.1:{ready_port}\n whoami\n}}\n"
+    let mut server = Clusterdns::start(&support::block(
+        ".",
+        &format!(
+            " health 127.0.0.1:{health_port} {{\n lameduck 1s\n }}\n ready 127.0.0.1:{ready_port}\n whoami\n"
+        ),
     ));
     // Fully started (signal handlers in place) once /ready answers 200.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -37,8 +37,9 @@ fn panics_total(metrics_port: u16) -> f64 {
 #[test]
 fn a_panic_answers_servfail_is_counted_and_every_worker_keeps_serving() {
     let metrics = free_port();
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n crash\n whoami\n}}\n"
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" prometheus 127.0.0.1:{metrics}\n crash\n whoami\n"),
     ));
     assert_eq!(panics_total(metrics), 0.0);
     let mut datagrams = 0;

@@ -12,7 +12,7 @@ use support::process::Clusterdns;
 
 fn two_blocks() -> Clusterdns {
     Clusterdns::start(
-        "example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n.:PORT {\n bind 127.0.0.1\n log\n}\n",
+        &(support::block("example.org", " whoami\n") + &support::block(".", " log\n")),
     )
 }
 
@@ -35,7 +35,7 @@ fn longest_zone_suffix_picks_the_block_and_root_is_last() {
 
 #[test]
 fn no_matching_block_and_non_in_class_are_refused() {
-    let server = Clusterdns::start("example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n");
+    let server = Clusterdns::start(&support::block("example.org", " whoami\n"));
     let refused = udp(server.addr(), &query("other.net.", RecordType::A));
     assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
     assert!(
@@ -203,9 +203,9 @@ fn a_reply_larger_than_a_datagram_is_truncated_not_lost() {
         })
         .collect();
     std::fs::write(&hosts, lines).unwrap();
-    let server = Clusterdns::start(&format!(
-        ".:PORT {{\n bind 127.0.0.1\n hosts {} {{\n  reload 0s\n }}\n}}\n",
-        hosts.display()
+    let server = Clusterdns::start(&support::block(
+        ".",
+        &format!(" hosts {} {{\n  reload 0s\n }}\n", hosts.display()),
     ));
     let msg = with_edns(query("big.example.org.", RecordType::A), u16::MAX, false);
     let bytes = udp_raw(
@@ -251,7 +251,7 @@ fn padded_query(bytes: usize) -> Vec<u8> {
 /// (the batched receive buffers are 4 KiB); over TCP it is answered.
 #[test]
 fn udp_queries_over_4096_bytes_are_dropped_and_answered_over_tcp() {
-    let server = Clusterdns::start("example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n");
+    let server = Clusterdns::start(&support::block("example.org", " whoami\n"));
     let fits = padded_query(4096);
     assert!(
         udp_expect(server.addr(), &fits).is_some(),
@@ -277,7 +277,7 @@ fn udp_queries_over_4096_bytes_are_dropped_and_answered_over_tcp() {
 /// echoes the raw value).
 #[test]
 fn an_edns_size_below_512_is_echoed_as_512() {
-    let server = Clusterdns::start("example.org:PORT {\n bind 127.0.0.1\n whoami\n}\n");
+    let server = Clusterdns::start(&support::block("example.org", " whoami\n"));
     let echoed = |size: u16| {
         let reply = udp(
             server.addr(),
@@ -295,9 +295,10 @@ fn an_edns_size_below_512_is_echoed_as_512() {
 /// itself is followed through the server at each level.
 #[test]
 fn a_loop_back_through_the_server_stops_after_8_levels() {
-    let server = Clusterdns::start(
-        "loop.test:PORT {\n bind 127.0.0.1\n template IN A loop.test {\n  answer \"{{ .Name }} 5 IN CNAME again.loop.test.\"\n }\n}\n",
-    );
+    let server = Clusterdns::start(&support::block(
+        "loop.test",
+        " template IN A loop.test {\n  answer \"{{ .Name }} 5 IN CNAME again.loop.test.\"\n }\n",
+    ));
     let once = udp(server.addr(), &query("first.loop.test.", RecordType::A));
     assert_eq!(once.metadata.response_code, ResponseCode::NoError);
     let cnames = once

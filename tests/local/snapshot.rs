@@ -96,9 +96,12 @@ fn a_changed_snapshot_is_reread_and_an_invalid_one_keeps_the_last_good_data() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snapshot.yaml");
     std::fs::write(&file, ONE_SERVICE.replace("ADDR", "10.32.0.50")).unwrap();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n kubernetes cluster.local {{\n  snapshot {}\n }}\n}}\n",
-        file.display()
+    let corefile = support::block(
+        ".",
+        &format!(
+            " kubernetes cluster.local {{\n  snapshot {}\n }}\n",
+            file.display()
+        ),
     );
     let server = Clusterdns::start(&corefile);
     let name = "web.default.svc.cluster.local.";

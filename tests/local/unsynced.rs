@@ -24,9 +24,12 @@ fn unsynced_kubernetes_gives_servfail_for_name_errors_and_not_ready() {
     )
     .unwrap();
     let ready_port = free_port();
-    let corefile = format!(
-        ".:PORT {{\n bind 127.0.0.1\n ready 127.0.0.1:{ready_port}\n kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n}}\n",
-        kubeconfig.display()
+    let corefile = support::block(
+        ".",
+        &format!(
+            " ready 127.0.0.1:{ready_port}\n kubernetes cluster.local {{\n  kubeconfig {}\n  startup_timeout 1s\n }}\n",
+            kubeconfig.display()
+        ),
     );
     let dns_port = free_port();
     let started = Instant::now();

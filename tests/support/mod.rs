@@ -11,6 +11,13 @@ pub mod proxy;
 pub mod tls_upstream;
 pub mod upstream;
 
+/// One server block on loopback: `ZONE:PORT { bind 127.0.0.1 BODY }`, where
+/// `Clusterdns::start` fills in PORT and `body` holds the plugin lines (each
+/// ending in a newline). Blocks concatenate into a multi-block Corefile.
+pub fn block(zone: &str, body: &str) -> String {
+    format!("{zone}:PORT {{\n bind 127.0.0.1\n{body}}}\n")
+}
+
 /// A port free on 127.0.0.1 for both UDP and TCP, and on every interface
 /// for TCP, at the time of the call, and never handed out before in this
 /// test binary. (Servers bind with SO_REUSEPORT, so two tests given the

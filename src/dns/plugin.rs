@@ -53,23 +53,11 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
-    /// See [`MemoRole`]; anything not declared otherwise is opaque.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Opaque
-    }
-
     /// For an `Observer` or a `Source`: what to record again each time the
     /// reply of this finished exchange is sent from memory. An `Observer`
     /// that returns `None` forbids remembering the reply.
     fn memo_replay(&self, _exchange: &Exchange) -> Option<Replay> {
         None
-    }
-
-    /// Whether, in front of `forward`, this plugin reads no more of a reply
-    /// than its rcode and size, so forward may pass an upstream reply on
-    /// as bytes, undecoded.
-    fn passes_undecoded_replies(&self) -> bool {
-        false
     }
 
     /// For a `Transparent` plugin whose effect depends on the reply: whether
@@ -81,18 +69,28 @@ pub trait Plugin: Send + Sync + 'static {
 }
 
 /// What the registry, which knows each directive, tells a chain about its
-/// plugins.
-#[derive(Debug, Clone, Copy, Default)]
+/// plugins. Plugins do not declare these themselves, so the memo's and the
+/// relay's rules are read in one table (`plugin::registry`), not in every
+/// plugin folder.
+#[derive(Debug, Clone, Default)]
 pub struct ChainTraits {
     /// The position of the first plugin that relays queries upstream.
     pub first_forward: Option<usize>,
     /// Whether queries of classes other than IN may enter.
     pub any_class: bool,
+    /// Each plugin's [`MemoRole`], in chain order (missing: `Opaque`).
+    pub memo_roles: Vec<MemoRole>,
+    /// For each plugin, in chain order: whether, in front of `forward`, it
+    /// reads no more of a reply than its rcode and size, so forward may pass
+    /// an upstream reply on as bytes, undecoded (missing: no).
+    pub passes_undecoded: Vec<bool>,
 }
 
 /// The plugins of one server block, in the fixed order.
 pub struct Chain {
     plugins: Vec<Arc<dyn Plugin>>,
+    /// Each plugin's memo role, as the registry gave it.
+    roles: Vec<MemoRole>,
     /// The position of the plugin whose replies may be remembered: the
     /// first `Source` with only `Transparent` and `Observer` plugins before it.
     memo_source: Option<usize>,
@@ -108,14 +106,25 @@ impl Chain {
     /// A chain of `plugins` in order, with what the registry knows of them.
     pub fn new(plugins: Vec<Arc<dyn Plugin>>, traits: ChainTraits) -> Arc<Self> {
         let first_forward = traits.first_forward;
-        let memo_source = plugins
+        let roles: Vec<MemoRole> = (0..plugins.len())
+            .map(|at| {
+                traits
+                    .memo_roles
+                    .get(at)
+                    .copied()
+                    .unwrap_or(MemoRole::Opaque)
+            })
+            .collect();
+        let memo_source = roles
             .iter()
-            .position(|p| !matches!(p.memo_role(), MemoRole::Transparent | MemoRole::Observer))
-            .filter(|&at| plugins[at].memo_role() == MemoRole::Source);
-        let relays_undecoded = first_forward
-            .is_some_and(|at| plugins[..at].iter().all(|p| p.passes_undecoded_replies()));
+            .position(|role| !matches!(role, MemoRole::Transparent | MemoRole::Observer))
+            .filter(|&at| roles[at] == MemoRole::Source);
+        let relays_undecoded = first_forward.is_some_and(|at| {
+            (0..at).all(|before| traits.passes_undecoded.get(before) == Some(&true))
+        });
         Arc::new(Chain {
             plugins,
+            roles,
             memo_source,
             forwards: first_forward.is_some(),
             any_class: traits.any_class,
@@ -153,11 +162,11 @@ impl Chain {
             return None;
         }
         let mut replays = Vec::new();
-        for plugin in &self.plugins[..source] {
+        for (plugin, role) in self.plugins[..source].iter().zip(&self.roles) {
             if !plugin.memo_allows(exchange) {
                 return None;
             }
-            if plugin.memo_role() == MemoRole::Observer {
+            if *role == MemoRole::Observer {
                 replays.push(plugin.memo_replay(exchange)?);
             }
         }

@@ -52,10 +52,6 @@ mod tests {
             "role"
         }
 
-        fn memo_role(&self) -> MemoRole {
-            self.0
-        }
-
         fn serve(&self, mut req: Request, next: Next) -> Flow {
             if self.0 != MemoRole::Source {
                 return next.serve(req);
@@ -94,11 +90,15 @@ mod tests {
             .iter()
             .map(|role| Arc::new(Role(*role, 1)) as Arc<dyn Plugin>)
             .collect();
-        remembers_chain(plugins, proto)
+        remembers_chain(plugins, roles.to_vec(), proto)
     }
 
-    fn remembers_chain(plugins: Vec<Arc<dyn Plugin>>, proto: Proto) -> bool {
-        let chain = Chain::new(plugins, Default::default());
+    fn remembers_chain(plugins: Vec<Arc<dyn Plugin>>, roles: Vec<MemoRole>, proto: Proto) -> bool {
+        let traits = crate::dns::ChainTraits {
+            memo_roles: roles,
+            ..Default::default()
+        };
+        let chain = Chain::new(plugins, traits);
         let Flow::Done(exchange) = chain.serve(request(proto)) else {
             panic!("answered inline");
         };
@@ -125,7 +125,8 @@ mod tests {
                 Arc::new(loadbalance::LoadBalance),
                 Arc::new(Role(MemoRole::Source, addresses)),
             ];
-            remembers_chain(plugins, Proto::Udp)
+            let roles = vec![registry::memo_role("loadbalance"), MemoRole::Source];
+            remembers_chain(plugins, roles, Proto::Udp)
         };
         assert!(behind(1), "one address: the same reply every time");
         assert!(!behind(2), "two addresses: shuffled on every reply");

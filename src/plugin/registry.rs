@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::corefile::{CorefileError, Dispenser, ServerBlock};
-use crate::dns::{ChainTraits, DataEpoch, Plugin};
+use crate::dns::{ChainTraits, DataEpoch, MemoRole, Plugin};
 
 /// Every directive this server understands, in chain order. Directives that
 /// are not in the query path (bind, reload, ready, health) are listed where
@@ -262,12 +262,55 @@ pub(crate) fn setup_block(ctx: &BlockContext<'_>) -> Result<BlockPlugins, Corefi
             || chain
                 .iter()
                 .any(|p| matches!(p.name(), "forward" | "chaos")),
+        memo_roles: chain.iter().map(|p| memo_role(p.name())).collect(),
+        passes_undecoded: chain.iter().map(|p| passes_undecoded(p.name())).collect(),
     };
     Ok(BlockPlugins {
         chain,
         traits,
         extras,
     })
+}
+
+/// How each directive stands to remembered replies (see `MemoRole`).
+/// A directive not listed is `Opaque`: the memo stops at it.
+pub(crate) fn memo_role(directive: &str) -> MemoRole {
+    match directive {
+        // They answer from their published data and the clock only, and
+        // mark such replies with memo terms.
+        "kubernetes" | "cache" => MemoRole::Source,
+        // They record every query, and replay that record for a reply sent
+        // from memory.
+        "log" | "prometheus" => MemoRole::Observer,
+        // Nothing per query once the reply is made: bufsize and any act on
+        // the query bytes (part of the memo key), errors only on an error
+        // (never remembered), hosts and template answer or pass on as a
+        // function of the query and their data epoch, and loadbalance is
+        // asked per reply (`memo_allows`: nothing to shuffle).
+        "bufsize" | "any" | "errors" | "hosts" | "template" | "loadbalance" => {
+            MemoRole::Transparent
+        }
+        _ => MemoRole::Opaque,
+    }
+}
+
+/// Whether a directive, in front of `forward`, reads no more of a reply
+/// than its rcode and size, so forward may pass upstream bytes on
+/// undecoded. Every directive not listed (among them loadbalance, which
+/// reorders records, and cache, which stores them) takes the decoded reply.
+fn passes_undecoded(directive: &str) -> bool {
+    matches!(
+        directive,
+        "bufsize"
+            | "prometheus"
+            | "errors"
+            | "any"
+            | "loop"
+            | "hosts"
+            | "template"
+            | "kubernetes"
+            | "forward"
+    )
 }
 
 /// The plugins one `/ready` endpoint reports on.
@@ -287,5 +330,31 @@ pub(crate) fn ready_plugins(chain: &[Arc<dyn Plugin>]) -> ReadySet {
     ReadySet {
         plugins,
         continuously: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::pkg::test::chain;
+
+    #[test]
+    fn forward_relays_bytes_only_behind_plugins_that_read_rcode_and_size() {
+        let behind = |plugins: &str| {
+            chain(&format!(
+                ".:53 {{\n{plugins} forward . 127.0.0.1:5300\n}}\n"
+            ))
+            .relays_undecoded()
+        };
+        assert!(behind(""));
+        assert!(behind(
+            " errors\n prometheus 127.0.0.1:9153\n bufsize 1232\n loop\n"
+        ));
+        assert!(!behind(" cache 30\n"), "cache stores records");
+        assert!(!behind(" loadbalance\n"), "loadbalance reorders them");
+        assert!(!behind(" log\n"));
+        assert!(
+            !chain(".:53 {\n whoami\n}\n").relays_undecoded(),
+            "no forward"
+        );
     }
 }

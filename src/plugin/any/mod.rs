@@ -8,7 +8,7 @@ use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::wire::reply_to;
-use crate::dns::{Flow, MemoRole, Next, Plugin, Request, Status};
+use crate::dns::{Flow, Next, Plugin, Request, Status};
 
 /// The TTL RFC 8482's examples use, as CoreDNS sets it.
 const TTL: u32 = 8482;
@@ -30,15 +30,6 @@ pub(crate) fn setup(d: &mut Dispenser) -> Result<Any, CorefileError> {
 impl Plugin for Any {
     fn name(&self) -> &'static str {
         "any"
-    }
-
-    /// Its reply depends only on the question.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Transparent
-    }
-
-    fn passes_undecoded_replies(&self) -> bool {
-        true
     }
 
     fn serve(&self, mut req: Request, next: Next) -> Flow {

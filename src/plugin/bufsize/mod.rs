@@ -6,7 +6,7 @@
 //! a size at or under the ceiling, passes unchanged.
 
 use crate::corefile::{CorefileError, Dispenser};
-use crate::dns::{Flow, MemoRole, Next, Plugin, Request};
+use crate::dns::{Flow, Next, Plugin, Request};
 
 /// The ceiling when the directive has no argument (DNS Flag Day 2020).
 const DEFAULT_SIZE: u16 = 1232;
@@ -35,16 +35,6 @@ pub(crate) fn setup(d: &mut Dispenser) -> Result<Bufsize, CorefileError> {
 impl Plugin for Bufsize {
     fn name(&self) -> &'static str {
         "bufsize"
-    }
-
-    /// Its change to the query is a function of the query bytes, so the
-    /// reply to the same bytes is the same.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Transparent
-    }
-
-    fn passes_undecoded_replies(&self) -> bool {
-        true
     }
 
     fn serve(&self, mut req: Request, next: Next) -> Flow {

@@ -25,7 +25,7 @@ use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::Request;
 use crate::dns::names::{is_subdomain, longest_match};
 use crate::dns::typify::{ReplyType, typify};
-use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin, Status};
+use crate::dns::{Exchange, Flow, Next, Plugin, Status};
 use crate::dns::{MemoTerms, TtlClock};
 use crate::metrics::Replay;
 use crate::plugin::pkg::cluster::ClusterLink;
@@ -204,10 +204,6 @@ impl Plugin for Cache {
         // unless prefetch must count each hit.
         req.memo = (inner.o.prefetch == 0).then(|| memo_terms(&item, inner.o.keepttl));
         write_item(req, &item, ttl)
-    }
-
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Source
     }
 
     /// A hit sent from memory counts as a request and a hit of its kind.

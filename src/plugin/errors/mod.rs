@@ -95,14 +95,6 @@ impl Plugin for Errors {
         "errors"
     }
 
-    fn passes_undecoded_replies(&self) -> bool {
-        true
-    }
-
-    fn memo_role(&self) -> crate::dns::MemoRole {
-        crate::dns::MemoRole::Transparent
-    }
-
     fn serve(&self, req: crate::dns::Request, next: Next) -> Flow {
         let patterns = self.patterns.clone();
         next.serve(req).map(move |exchange| {

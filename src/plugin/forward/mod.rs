@@ -118,10 +118,6 @@ impl Plugin for Forward {
         "forward"
     }
 
-    fn passes_undecoded_replies(&self) -> bool {
-        true
-    }
-
     fn serve(&self, req: Request, next: Next) -> Flow {
         if !self.inner.matches(&req.qname_lower) {
             return next.serve(req);

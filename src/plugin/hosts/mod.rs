@@ -22,7 +22,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::names::longest_match;
-use crate::dns::{DataEpoch, Flow, MemoRole, Next, Plugin, Request, Status};
+use crate::dns::{DataEpoch, Flow, Next, Plugin, Request, Status};
 use crate::plugin::pkg::reverse::reverse_address;
 pub(crate) use hostsfile::HostsMap;
 use setup::Options;
@@ -142,17 +142,6 @@ impl Data {
 impl Plugin for Hosts {
     fn name(&self) -> &'static str {
         "hosts"
-    }
-
-    /// A query hosts passes on goes on untouched, and whether it passes
-    /// depends only on the name and hosts's data, whose every change bumps
-    /// the epoch; what hosts answers itself is never remembered.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Transparent
-    }
-
-    fn passes_undecoded_replies(&self) -> bool {
-        true
     }
 
     fn start(&self) {

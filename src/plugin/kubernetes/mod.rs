@@ -145,14 +145,6 @@ impl Plugin for Kubernetes {
         "kubernetes"
     }
 
-    fn passes_undecoded_replies(&self) -> bool {
-        true
-    }
-
-    fn memo_role(&self) -> crate::dns::MemoRole {
-        crate::dns::MemoRole::Source
-    }
-
     fn ready(&self) -> Option<bool> {
         Some(self.shared.synced())
     }

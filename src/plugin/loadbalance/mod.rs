@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::Request;
-use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin};
+use crate::dns::{Exchange, Flow, Next, Plugin};
 
 pub(crate) struct LoadBalance;
 
@@ -39,10 +39,6 @@ impl Plugin for LoadBalance {
 
     /// Its only effect is the shuffle: a reply with nothing to shuffle is
     /// the same every time and may be remembered.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Transparent
-    }
-
     fn memo_allows(&self, exchange: &Exchange) -> bool {
         exchange.req.reply.as_ref().is_none_or(|reply| {
             [

@@ -29,7 +29,7 @@ use crate::dns::Request;
 use crate::dns::names::is_subdomain;
 use crate::dns::wire::reply_to;
 use crate::dns::wire::uncompressed_len;
-use crate::dns::{Exchange, Flow, HitObserver, MemoHit, MemoRole, Next, Plugin};
+use crate::dns::{Exchange, Flow, HitObserver, MemoHit, Next, Plugin};
 use crate::metrics::Replay;
 
 const COMMON: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
@@ -111,13 +111,6 @@ fn fqdn_lower(name: &str) -> String {
 impl Plugin for Log {
     fn name(&self) -> &'static str {
         "log"
-    }
-
-    /// Every field of a line is known for a reply sent from memory (see
-    /// `format::Template`), so log keeps replies remembered and writes
-    /// each one's line from the remembered exchange.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Observer
     }
 
     fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {

@@ -93,10 +93,6 @@ impl Plugin for Loop {
         "loop"
     }
 
-    fn passes_undecoded_replies(&self) -> bool {
-        true
-    }
-
     fn start(&self) {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return;

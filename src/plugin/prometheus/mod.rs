@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::Request;
 use crate::dns::names::is_subdomain;
-use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin};
+use crate::dns::{Exchange, Flow, Next, Plugin};
 use crate::metrics::{Outcome, QueryReplay, Replay, ZoneMetrics};
 use crate::plugin::pkg::http_address::{address_argument, parse_http_address};
 
@@ -85,14 +85,6 @@ impl Prometheus {
 impl Plugin for Prometheus {
     fn name(&self) -> &'static str {
         "prometheus"
-    }
-
-    fn passes_undecoded_replies(&self) -> bool {
-        true
-    }
-
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Observer
     }
 
     fn memo_replay(&self, exchange: &Exchange) -> Option<Replay> {

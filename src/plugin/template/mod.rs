@@ -27,7 +27,7 @@ use regex::Regex;
 
 use crate::corefile::{CorefileError, Dispenser};
 use crate::dns::names::longest_match;
-use crate::dns::{Exchange, Flow, MemoRole, Next, Plugin, Request, Status};
+use crate::dns::{Exchange, Flow, Next, Plugin, Request, Status};
 use crate::plugin::pkg::zones::Fall;
 use gotmpl::{Data, GoTemplate, Question};
 
@@ -203,16 +203,6 @@ fn question(req: &Request) -> Question {
 impl Plugin for Template {
     fn name(&self) -> &'static str {
         "template"
-    }
-
-    /// Whether a template answers depends only on the question; a query it
-    /// passes on goes on untouched.
-    fn memo_role(&self) -> MemoRole {
-        MemoRole::Transparent
-    }
-
-    fn passes_undecoded_replies(&self) -> bool {
-        true
     }
 
     fn serve(&self, req: Request, next: Next) -> Flow {
